@@ -1,0 +1,7 @@
+"""tinygrad_edu: a small autograd framework on NumPy, for learning how backpropagation works."""
+from .engine import (Tensor, defvjp, defvjp_argnum, detect_anomaly, enable_grad, grad, no_grad,
+                     primitive, scope)
+from .primitives import concatenate, maximum, stack, where
+from .gradcheck import GradcheckError, gradcheck, gradgradcheck
+
+__version__ = "0.1.0"

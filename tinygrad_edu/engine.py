@@ -1,0 +1,391 @@
+"""The engine: a Tensor that records the graph, one primitive/VJP mechanism, and backward.
+
+Everything differentiable in tinygrad_edu is a *primitive*: a NumPy function plus one
+vector-Jacobian product (VJP) per positional input. Calling a primitive with Tensors runs the
+NumPy function and, when gradients are wanted, stores `(primitive, inputs, params, scope)` on the
+result. `backward` walks those records in reverse topological order and calls the VJPs.
+
+VJPs are written with Tensor ops, so with `create_graph=True` the gradients are themselves
+recorded and can be differentiated again. Without it, the VJPs run under `no_grad` and record
+nothing.
+"""
+from __future__ import annotations
+
+import contextlib
+import functools
+import numbers
+
+import numpy as np
+
+
+class _State:
+    """Global switches, read on every op (so kept as plain class attributes)."""
+    grad_enabled = True   # False inside no_grad(): ops record no graph
+    anomaly = False       # True inside detect_anomaly(): check every result for NaN/inf
+    scope = None          # the innermost tinygrad_edu.scope() name, for draw_graph clusters
+
+
+# --------------------------------------------------------------------------------------------
+# Tensor
+# --------------------------------------------------------------------------------------------
+class Tensor:
+    """An ndarray plus what autograd needs: `requires_grad`, `.grad`, and the op that made it."""
+
+    __slots__ = ("data", "grad", "requires_grad", "name", "_ctx", "_retain_grad", "__weakref__")
+    __array_priority__ = 1000  # so `ndarray + Tensor` calls Tensor.__radd__
+
+    def __init__(self, data, requires_grad=False, name=None):
+        if isinstance(data, Tensor):
+            data = data.data
+        elif not isinstance(data, np.ndarray):
+            data = np.asarray(data) if isinstance(data, np.generic) else np.asarray(data, np.float32)
+        if requires_grad and not np.issubdtype(data.dtype, np.floating):
+            raise TypeError(f"Tensor: only floating-point tensors can require grad, got dtype "
+                            f"{data.dtype} (convert with .astype(np.float32) first)")
+        self.data = data
+        self.grad = None
+        self.requires_grad = bool(requires_grad)
+        self.name = name
+        self._ctx = None          # (primitive, inputs, params, scope) for an op's result
+        self._retain_grad = False
+
+    # ---- factories ---------------------------------------------------------------------------
+    @staticmethod
+    def zeros(*shape, dtype=np.float32, requires_grad=False):
+        return Tensor(np.zeros(_shape_arg(shape), dtype), requires_grad)
+
+    @staticmethod
+    def ones(*shape, dtype=np.float32, requires_grad=False):
+        return Tensor(np.ones(_shape_arg(shape), dtype), requires_grad)
+
+    @staticmethod
+    def randn(*shape, rng=None, dtype=np.float32, requires_grad=False):
+        rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+        return Tensor(rng.standard_normal(_shape_arg(shape)).astype(dtype), requires_grad)
+
+    # ---- plain attributes --------------------------------------------------------------------
+    shape = property(lambda self: self.data.shape)
+    ndim = property(lambda self: self.data.ndim)
+    dtype = property(lambda self: self.data.dtype)
+    size = property(lambda self: self.data.size)
+    op = property(lambda self: self._ctx[0] if self._ctx else None, doc="the primitive that made this tensor")
+    inputs = property(lambda self: self._ctx[1] if self._ctx else (), doc="the tensors that op read")
+    params = property(lambda self: self._ctx[2] if self._ctx else {}, doc="the op's keyword parameters")
+    scope = property(lambda self: self._ctx[3] if self._ctx else None)
+    is_leaf = property(lambda self: self._ctx is None)
+
+    def numpy(self):
+        return self.data
+
+    def item(self):
+        return self.data.item()
+
+    def detach(self):
+        return Tensor(self.data)
+
+    def retain_grad(self):
+        """Keep `.grad` on this non-leaf after backward (leaves always keep theirs)."""
+        self._retain_grad = True
+        return self
+
+    def __array__(self, dtype=None, copy=None):
+        return self.data if dtype is None else self.data.astype(dtype, copy=False)
+
+    def __len__(self):
+        return len(self.data)
+
+    def __bool__(self):
+        return bool(self.data)
+
+    __hash__ = object.__hash__  # comparisons return Tensors, yet tensors stay usable as dict keys
+
+    def __repr__(self):
+        body = np.array2string(self.data, precision=4, threshold=20, separator=", ", prefix="Tensor(")
+        extra = f", op={self.op.__name__}" if self._ctx else (", requires_grad=True" if self.requires_grad else "")
+        name = f", name={self.name!r}" if self.name else ""
+        return f"Tensor({body}, shape={self.shape}, dtype={self.dtype}{extra}{name})"
+
+    # ---- backward ----------------------------------------------------------------------------
+    def backward(self, gradient=None, create_graph=False):
+        """Accumulate d(self)/d(leaf) into `.grad` of every leaf that requires grad."""
+        if gradient is None:
+            if self.data.size != 1:
+                raise ValueError(f"backward: gradient can only be implied for a scalar output, but this "
+                                 f"tensor has shape {self.shape}; pass gradient= of that shape")
+            gradient = Tensor(np.ones_like(self.data))
+        if not self.requires_grad:
+            raise RuntimeError("backward: this tensor does not require grad (no input of the ops "
+                               "that made it has requires_grad=True, or it was made under no_grad)")
+        gradient = _as_gradient(gradient, self, "backward")
+        grads = _backprop([self], [gradient], create_graph, want=None)
+        for t, g in grads.items():
+            if not create_graph and (g._ctx is not None or not g.data.flags.writeable):
+                g = Tensor(np.array(g.data))  # a detached buffer of its own (optimizers update in place)
+            t.grad = g if t.grad is None else t.grad + g
+
+    # operator methods are filled in by tinygrad_edu.primitives (see the bottom of that file)
+
+
+def _shape_arg(shape):
+    """Factories take `zeros(2, 3)` or `zeros((2, 3))`."""
+    return tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
+
+
+def _lift(value, like):
+    """A non-Tensor operand as a constant Tensor. A Python scalar takes the dtype NumPy would give
+    it next to `like` (so `float32 * 0.1` stays float32 and `float64 * 0.1` stays float64)."""
+    if isinstance(value, Tensor):
+        return value
+    if isinstance(value, (bool, numbers.Number)) and not isinstance(value, np.generic) and like is not None:
+        return Tensor(np.asarray(value, np.result_type(like.data, value)))
+    return Tensor(value if isinstance(value, np.ndarray) else np.asarray(value))
+
+
+def _lift_all(args):
+    """Constants among an op's inputs as Tensors; a Python scalar takes its dtype from the first
+    floating-point Tensor input (else the first Tensor), as NumPy would."""
+    tensors = [a for a in args if isinstance(a, Tensor)]
+    like = next((t for t in tensors if np.issubdtype(t.dtype, np.floating)), tensors[0] if tensors else None)
+    return tuple(_lift(a, like) for a in args)
+
+
+def _shape_error(prim, inputs, error):
+    message = str(error)
+    if not message.startswith(prim.__name__ + ":"):
+        shapes = " and ".join(str(t.shape) for t in inputs)
+        message = f"{prim.__name__}: {message} (input shapes {shapes})"
+    return ValueError(message)
+
+
+def _as_gradient(gradient, t, where):
+    g = gradient if isinstance(gradient, Tensor) else Tensor(np.asarray(gradient, dtype=t.dtype))
+    if g.shape != t.shape:
+        raise ValueError(f"{where}: gradient has shape {g.shape} but the output has shape {t.shape}")
+    return g
+
+
+# --------------------------------------------------------------------------------------------
+# Primitives and their VJPs
+# --------------------------------------------------------------------------------------------
+def primitive(fn, name=None):
+    """Make `fn(*arrays, **params) -> ndarray` an op on Tensors that records itself in the graph."""
+    def prim(*inputs, **params):
+        for a in inputs:
+            if a.__class__ is not Tensor:
+                inputs = _lift_all(inputs)
+                break
+        try:
+            out = fn(*[t.data for t in inputs], **params)
+        except ValueError as e:  # NumPy's shape errors, told with the op's name and input shapes
+            raise _shape_error(prim, inputs, e) from None
+        if out.__class__ is not np.ndarray:
+            out = np.asarray(out)
+        result = Tensor.__new__(Tensor)
+        result.data, result.grad, result.name, result._retain_grad = out, None, None, False
+        result.requires_grad, result._ctx = False, None
+        if _State.grad_enabled:
+            for t in inputs:
+                if t.requires_grad:
+                    result.requires_grad = True
+                    result._ctx = (prim, inputs, params, _State.scope)
+                    break
+        if _State.anomaly:
+            _check_finite(out, prim, inputs, "forward result")
+        return result
+
+    prim.__name__ = prim.__qualname__ = name or fn.__name__
+    prim.__doc__ = fn.__doc__
+    prim.fn = fn            # the NumPy forward
+    prim.vjps = ()          # filled in by defvjp
+    return prim
+
+
+def defvjp(prim, *vjps):
+    """Register one VJP per positional input: `vjp(g, ans, *inputs, **params) -> Tensor` (or None
+    for an input that is not differentiable). The engine sums each result back to its input's
+    shape (undoing broadcasting) and casts it to its input's dtype, so a VJP is just the formula."""
+    prim.vjps = vjps
+    return prim
+
+
+def defvjp_argnum(prim, vjp):
+    """For ops with any number of inputs (concatenate, stack): `vjp(argnum, g, ans, *inputs, **params)`."""
+    prim.vjps = _ArgnumVJPs(vjp)
+    return prim
+
+
+class _ArgnumVJPs:
+    def __init__(self, vjp):
+        self.vjp = vjp
+
+    def __getitem__(self, i):
+        return functools.partial(self.vjp, i)
+
+    def __len__(self):
+        return 1 << 30
+
+
+def _check_finite(array, prim, inputs, what):
+    if np.issubdtype(array.dtype, np.inexact) and not np.isfinite(array).all():
+        shapes = ", ".join(str(t.shape) for t in inputs)
+        raise FloatingPointError(f"detect_anomaly: {prim.__name__} produced NaN or inf in its {what} "
+                                 f"(input shapes {shapes})")
+
+
+# --------------------------------------------------------------------------------------------
+# Backward
+# --------------------------------------------------------------------------------------------
+def _topological_order(roots):
+    """Every tensor that requires grad and is reachable from `roots`, each after all the tensors it
+    was computed from. Iterative depth-first search, so a 100,000-op chain needs no recursion."""
+    order, visited = [], set()
+    stack = [(r, False) for r in roots]
+    while stack:
+        t, inputs_done = stack.pop()
+        if inputs_done:
+            order.append(t)
+            continue
+        if id(t) in visited:
+            continue
+        visited.add(id(t))
+        stack.append((t, True))
+        if t._ctx is not None:
+            stack.extend((x, False) for x in t._ctx[1] if x.requires_grad and id(x) not in visited)
+    return order
+
+
+def _backprop(roots, root_grads, create_graph, want):
+    """Propagate `root_grads` from `roots` back through the graph.
+
+    Returns {tensor: gradient} for the tensors in `want`, or, when `want` is None, for every leaf
+    that requires grad and every non-leaf that called retain_grad()."""
+    grads = {}  # id(tensor) -> gradient; ids are safe: the graph keeps every tensor alive
+    for r, g in zip(roots, root_grads):
+        grads[id(r)] = grads[id(r)] + g if id(r) in grads else g
+    wanted = None if want is None else {id(t) for t in want}
+    result = {}
+    previous, _State.grad_enabled = _State.grad_enabled, create_graph
+    try:
+        for t in reversed(_topological_order(roots)):
+            g = grads.pop(id(t), None)
+            if g is None:
+                continue
+            if wanted is None:
+                if t._ctx is None or t._retain_grad:
+                    result[t] = g
+            elif id(t) in wanted:
+                result[t] = g
+            if t._ctx is None:
+                continue
+            prim, inputs, params, _ = t._ctx
+            vjps = prim.vjps
+            for i, x in enumerate(inputs):
+                if not x.requires_grad or i >= len(vjps) or vjps[i] is None:
+                    continue
+                gx = _fit_gradient(vjps[i](g, t, *inputs, **params), x, prim)
+                grads[id(x)] = grads[id(x)] + gx if id(x) in grads else gx
+    finally:
+        _State.grad_enabled = previous
+    return result
+
+
+def _fit_gradient(gx, x, prim):
+    """A VJP's result, summed back to x's shape (undo broadcasting) and cast to x's dtype."""
+    if gx.__class__ is not Tensor:
+        gx = Tensor(np.asarray(gx))
+    if gx.shape != x.shape:
+        try:
+            gx = sum_to(gx, shape=x.shape)
+        except ValueError:
+            raise ValueError(f"{prim.__name__}: a VJP returned a gradient of shape {gx.shape} for an input "
+                             f"of shape {x.shape}; it must be that shape or a broadcast of it") from None
+    if gx.dtype != x.dtype:
+        gx = astype(gx, dtype=x.dtype)
+    if _State.anomaly:
+        _check_finite(gx.data, prim, (x,), "gradient")
+    return gx
+
+
+def grad(outputs, inputs, grad_outputs=None, create_graph=False):
+    """d(outputs)/d(inputs) as a tuple of Tensors, without touching any `.grad`."""
+    outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    single = isinstance(inputs, Tensor)
+    inputs = [inputs] if single else list(inputs)
+    if grad_outputs is None:
+        grad_outputs = [None] * len(outputs)
+    elif isinstance(grad_outputs, (Tensor, np.ndarray)):
+        grad_outputs = [grad_outputs]
+    root_grads = []
+    for out, g in zip(outputs, grad_outputs):
+        if g is None:
+            if out.data.size != 1:
+                raise ValueError(f"grad: grad_outputs is needed for a non-scalar output of shape {out.shape}")
+            g = Tensor(np.ones_like(out.data))
+        root_grads.append(_as_gradient(g, out, "grad"))
+    found = _backprop(outputs, root_grads, create_graph, want=inputs)
+    result = []
+    for x in inputs:
+        g = found.get(x)
+        if g is None:
+            g = Tensor(np.zeros_like(x.data))
+        elif not create_graph:
+            g = Tensor(g.data)
+        result.append(g)
+    return tuple(result)
+
+
+# --------------------------------------------------------------------------------------------
+# Modes
+# --------------------------------------------------------------------------------------------
+class no_grad(contextlib.ContextDecorator):
+    """`with no_grad():` or `@no_grad()`: ops inside record no graph. Nestable."""
+
+    def __init__(self):
+        self._saved = []
+
+    def __enter__(self):
+        self._saved.append(_State.grad_enabled)
+        _State.grad_enabled = False
+        return self
+
+    def __exit__(self, *exc):
+        _State.grad_enabled = self._saved.pop()
+        return False
+
+
+class enable_grad(no_grad):
+    """The opposite of no_grad, for use inside it."""
+
+    def __enter__(self):
+        self._saved.append(_State.grad_enabled)
+        _State.grad_enabled = True
+        return self
+
+
+@contextlib.contextmanager
+def detect_anomaly():
+    """Raise FloatingPointError at the first op whose result or gradient has NaN or inf."""
+    saved, _State.anomaly = _State.anomaly, True
+    try:
+        yield
+    finally:
+        _State.anomaly = saved
+
+
+@contextlib.contextmanager
+def scope(name):
+    """Name the ops made inside (nested scopes join with '/'); draw_graph boxes each scope."""
+    saved = _State.scope
+    _State.scope = name if saved is None else f"{saved}/{name}"
+    try:
+        yield
+    finally:
+        _State.scope = saved
+
+
+def is_grad_enabled():
+    return _State.grad_enabled
+
+
+# the two primitives the engine itself needs (defined with the others)
+from .primitives import astype, sum_to  # noqa: E402  (after Tensor exists: primitives use it)
