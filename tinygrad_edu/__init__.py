@@ -3,5 +3,6 @@ from .engine import (Tensor, defvjp, defvjp_argnum, detect_anomaly, enable_grad,
                      primitive, scope)
 from .primitives import concatenate, maximum, stack, where
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
+from . import datasets, init, optim
 
 __version__ = "0.1.0"
