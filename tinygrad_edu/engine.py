@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import numbers
 
 import numpy as np
 
@@ -39,7 +38,7 @@ class Tensor:
             data = data.data
         elif not isinstance(data, np.ndarray):
             data = np.asarray(data) if isinstance(data, np.generic) else np.asarray(data, np.float32)
-        if requires_grad and not np.issubdtype(data.dtype, np.floating):
+        if requires_grad and data.dtype.kind != "f":
             raise TypeError(f"Tensor: only floating-point tensors can require grad, got dtype "
                             f"{data.dtype} (convert with .astype(np.float32) first)")
         self.data = data
@@ -131,21 +130,41 @@ def _shape_arg(shape):
     return tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
 
 
+def _wrap(array):
+    """A new Tensor around an ndarray, with none of __init__'s checks (for the per-op hot path)."""
+    t = Tensor.__new__(Tensor)
+    t.data, t.grad, t.requires_grad, t.name, t._ctx, t._retain_grad = array, None, False, None, None, False
+    return t
+
+
+_scalar_constants = {}  # (value, type, dtype) -> constant Tensor: `x * 0.5`, `1 - y`, `lr * g` recur
+
+
 def _lift(value, like):
-    """A non-Tensor operand as a constant Tensor. A Python scalar takes the dtype NumPy would give
-    it next to `like` (so `float32 * 0.1` stays float32 and `float64 * 0.1` stays float64)."""
+    """A non-Tensor operand as a constant Tensor. A Python scalar is 'weak', as in NumPy: it takes
+    the dtype of `like` (so `float32 * 0.1` stays float32 and `float64 * 0.1` stays float64)."""
     if isinstance(value, Tensor):
         return value
-    if isinstance(value, (bool, numbers.Number)) and not isinstance(value, np.generic) and like is not None:
-        return Tensor(np.asarray(value, np.result_type(like.data, value)))
-    return Tensor(value if isinstance(value, np.ndarray) else np.asarray(value))
+    if type(value) in (float, int, bool) and like is not None:
+        key = (value, type(value), like.data.dtype)
+        constant = _scalar_constants.get(key)
+        if constant is None:
+            dtype = like.data.dtype if like.data.dtype.kind in "fc" else np.result_type(like.data, value)
+            constant = _wrap(np.asarray(value, dtype))
+            constant.data.flags.writeable = False   # shared by every graph that uses this scalar
+            if len(_scalar_constants) < 4096:
+                _scalar_constants[key] = constant
+        return constant
+    return _wrap(value if isinstance(value, np.ndarray) else np.asarray(value))
 
 
 def _lift_all(args):
     """Constants among an op's inputs as Tensors; a Python scalar takes its dtype from the first
     floating-point Tensor input (else the first Tensor), as NumPy would."""
-    tensors = [a for a in args if isinstance(a, Tensor)]
-    like = next((t for t in tensors if np.issubdtype(t.dtype, np.floating)), tensors[0] if tensors else None)
+    like = None
+    for a in args:
+        if isinstance(a, Tensor) and (like is None or like.data.dtype.kind != "f"):
+            like = a
     return tuple(_lift(a, like) for a in args)
 
 
@@ -180,9 +199,7 @@ def primitive(fn, name=None):
             raise _shape_error(prim, inputs, e) from None
         if out.__class__ is not np.ndarray:
             out = np.asarray(out)
-        result = Tensor.__new__(Tensor)
-        result.data, result.grad, result.name, result._retain_grad = out, None, None, False
-        result.requires_grad, result._ctx = False, None
+        result = _wrap(out)
         if _State.grad_enabled:
             for t in inputs:
                 if t.requires_grad:
@@ -226,7 +243,7 @@ class _ArgnumVJPs:
 
 
 def _check_finite(array, prim, inputs, what):
-    if np.issubdtype(array.dtype, np.inexact) and not np.isfinite(array).all():
+    if array.dtype.kind in "fc" and not np.isfinite(array).all():
         shapes = ", ".join(str(t.shape) for t in inputs)
         raise FloatingPointError(f"detect_anomaly: {prim.__name__} produced NaN or inf in its {what} "
                                  f"(input shapes {shapes})")
@@ -265,6 +282,8 @@ def _backprop(roots, root_grads, create_graph, want):
     wanted = None if want is None else {id(t) for t in want}
     result = {}
     previous, _State.grad_enabled = _State.grad_enabled, create_graph
+    # detect_anomaly: blame the op whose VJP went wrong, not the ops the VJP is written with
+    check_finite, _State.anomaly = _State.anomaly, False
     try:
         for t in reversed(_topological_order(roots)):
             g = grads.pop(id(t), None)
@@ -282,10 +301,14 @@ def _backprop(roots, root_grads, create_graph, want):
             for i, x in enumerate(inputs):
                 if not x.requires_grad or i >= len(vjps) or vjps[i] is None:
                     continue
-                gx = _fit_gradient(vjps[i](g, t, *inputs, **params), x, prim)
+                gx = vjps[i](g, t, *inputs, **params)
+                if gx.__class__ is not Tensor or gx.data.shape != x.data.shape or gx.data.dtype != x.data.dtype:
+                    gx = _fit_gradient(gx, x, prim)
+                if check_finite:
+                    _check_finite(gx.data, prim, inputs, f"gradient for input {i}")
                 grads[id(x)] = grads[id(x)] + gx if id(x) in grads else gx
     finally:
-        _State.grad_enabled = previous
+        _State.grad_enabled, _State.anomaly = previous, check_finite
     return result
 
 
@@ -301,8 +324,6 @@ def _fit_gradient(gx, x, prim):
                              f"of shape {x.shape}; it must be that shape or a broadcast of it") from None
     if gx.dtype != x.dtype:
         gx = astype(gx, dtype=x.dtype)
-    if _State.anomaly:
-        _check_finite(gx.data, prim, (x,), "gradient")
     return gx
 
 

@@ -271,19 +271,14 @@ def _compare(ufunc):
     return method
 
 
-Tensor.__add__ = lambda a, b: add(a, b)
-Tensor.__radd__ = lambda a, b: add(b, a)
-Tensor.__sub__ = lambda a, b: sub(a, b)
-Tensor.__rsub__ = lambda a, b: sub(b, a)
-Tensor.__mul__ = lambda a, b: mul(a, b)
-Tensor.__rmul__ = lambda a, b: mul(b, a)
-Tensor.__truediv__ = lambda a, b: div(a, b)
-Tensor.__rtruediv__ = lambda a, b: div(b, a)
-Tensor.__pow__ = lambda a, b: power(a, b)
-Tensor.__rpow__ = lambda a, b: power(b, a)
-Tensor.__matmul__ = lambda a, b: matmul(a, b)
-Tensor.__rmatmul__ = lambda a, b: matmul(b, a)
-Tensor.__neg__ = lambda a: neg(a)
+# a primitive is a plain function, so it can be a method itself (one call frame less per op)
+Tensor.__add__, Tensor.__radd__ = add, lambda a, b: add(b, a)
+Tensor.__sub__, Tensor.__rsub__ = sub, lambda a, b: sub(b, a)
+Tensor.__mul__, Tensor.__rmul__ = mul, lambda a, b: mul(b, a)
+Tensor.__truediv__, Tensor.__rtruediv__ = div, lambda a, b: div(b, a)
+Tensor.__pow__, Tensor.__rpow__ = power, lambda a, b: power(b, a)
+Tensor.__matmul__, Tensor.__rmatmul__ = matmul, lambda a, b: matmul(b, a)
+Tensor.__neg__ = neg
 Tensor.__lt__, Tensor.__le__ = _compare(np.less), _compare(np.less_equal)
 Tensor.__gt__, Tensor.__ge__ = _compare(np.greater), _compare(np.greater_equal)
 Tensor.__eq__, Tensor.__ne__ = _compare(np.equal), _compare(np.not_equal)
