@@ -6,3 +6,4 @@ from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 from . import datasets, init, optim
 
 __version__ = "0.1.0"
+from . import functional

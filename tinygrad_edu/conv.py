@@ -1,0 +1,287 @@
+"""Convolution and pooling primitives, each with its VJPs beside it, and their NumPy kernels.
+
+Layouts are PyTorch's: activations (N, C, H, W), conv weights (C_out, C_in/groups, kH, kW).
+Parameters arrive normalised from tinygrad_edu.functional: `stride` and `dilation` are pairs,
+`padding` is ((top, bottom), (left, right)), `output_padding` is a pair.
+
+The three conv primitives close over each other's VJPs, so gradients of gradients work:
+
+    conv2d(x, w)                   y = x (*) w                 the forward correlation
+    conv_transpose2d(g, w)         dx = g (*) flip(W^T)        conv2d's input-gradient
+    conv2d_weight_grad(x, g)       dw = x (*) g                conv2d's weight-gradient
+
+Each is linear in each argument, so the VJP of any of them is one of the three again.
+"""
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from .engine import Tensor, defvjp, primitive
+
+
+# ==============================================================================================
+# NumPy kernels
+# ==============================================================================================
+def conv_output_size(size, kernel, stride, padding, dilation):
+    """Output length along one axis: how many kernel positions fit into the padded input."""
+    return (size + padding[0] + padding[1] - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def unread_size(size, kernel, stride, padding, dilation):
+    """How many rows (or columns) at the bottom (right) of the padded input no kernel position
+    reaches: `(H + 2p - d(k-1) - 1) mod stride`. They get zero gradient; conv_transpose2d calls
+    this number `output_padding`."""
+    return (size + padding[0] + padding[1] - dilation * (kernel - 1) - 1) % stride
+
+
+def pad(x, padding, value=0):
+    """Pad the last two axes by ((top, bottom), (left, right)); a negative amount crops instead."""
+    (top, bottom), (left, right) = padding
+    if top < 0 or bottom < 0 or left < 0 or right < 0:                # crop first, then pad the rest
+        H, W = x.shape[-2:]
+        x = x[..., max(-top, 0):H - max(-bottom, 0), max(-left, 0):W - max(-right, 0)]
+        top, bottom, left, right = max(top, 0), max(bottom, 0), max(left, 0), max(right, 0)
+    if top == bottom == left == right == 0:
+        return x
+    out = np.full(x.shape[:-2] + (x.shape[-2] + top + bottom, x.shape[-1] + left + right), value, x.dtype)
+    out[..., top:top + x.shape[-2], left:left + x.shape[-1]] = x
+    return out
+
+
+def dilate(x, stride):
+    """Put stride-1 zeros between the entries of the last two axes: (.., H, W) -> (.., (H-1)sh+1, (W-1)sw+1)."""
+    sh, sw = stride
+    if sh == sw == 1:
+        return x
+    H, W = x.shape[-2:]
+    out = np.zeros(x.shape[:-2] + ((H - 1) * sh + 1, (W - 1) * sw + 1), x.dtype)
+    out[..., ::sh, ::sw] = x
+    return out
+
+
+def windows(x, kernel, stride, dilation):
+    """A read-only view (N, C, Ho, Wo, kH, kW) of every kernel-sized window of x (N, C, H, W):
+    windows[n, c, i, j, a, b] = x[n, c, i*sh + a*dh, j*sw + b*dw]. No copy is made."""
+    N, C, H, W = x.shape
+    (kH, kW), (sh, sw), (dh, dw) = kernel, stride, dilation
+    Ho, Wo = (H - dh * (kH - 1) - 1) // sh + 1, (W - dw * (kW - 1) - 1) // sw + 1
+    sN, sC, sH, sW = x.strides
+    return as_strided(x, (N, C, Ho, Wo, kH, kW), (sN, sC, sH * sh, sW * sw, sH * dh, sW * dw), writeable=False)
+
+
+def correlate(x, w, stride=(1, 1), dilation=(1, 1), groups=1):
+    """The valid cross-correlation of an already padded x (N, C, H, W) with w (O, C/groups, kH, kW)
+    -> (N, O, Ho, Wo): im2col, then one matrix product per image and group.
+
+    The column matrix has one row per (channel, kernel offset) and one column per output pixel,
+    so `w (O, C*kH*kW) @ cols (C*kH*kW, Ho*Wo)` lands directly in the NCHW output layout."""
+    N, C, _, _ = x.shape
+    O, Cg, kH, kW = w.shape
+    G = groups
+    win = windows(x, (kH, kW), stride, dilation)                      # (N, C, Ho, Wo, kH, kW)
+    Ho, Wo = win.shape[2:4]
+    cols = win.reshape(N, G, Cg, Ho, Wo, kH, kW).transpose(0, 1, 2, 5, 6, 3, 4)
+    cols = cols.reshape(N, G, Cg * kH * kW, Ho * Wo)                  # the one copy (im2col)
+    out = np.matmul(w.reshape(G, O // G, Cg * kH * kW), cols)         # (N, G, O/G, Ho*Wo)
+    return out.reshape(N, O, Ho, Wo)
+
+
+def flip_transpose(w, groups):
+    """W (C_out, C_in/G, kH, kW) -> W^T flipped (C_in, C_out/G, kH, kW): swap the in/out channel
+    axes inside each group and rotate every kernel by 180 degrees."""
+    O, Cg, kH, kW = w.shape
+    G = groups
+    w_t = w.reshape(G, O // G, Cg, kH, kW).transpose(0, 2, 1, 3, 4).reshape(G * Cg, O // G, kH, kW)
+    return w_t[:, :, ::-1, ::-1]
+
+
+def conv2d_input_grad(g, w, stride, padding, dilation, groups, output_padding):
+    """dL/dx of conv2d, the *full correlation of the delta with the flipped, transposed kernel*:
+
+        g (N, C_out, Ho, Wo) -> dilate -> pad -> corr with flip(W^T) (C_in, C_out/G, kH, kW)
+          -> (N, C_in, H, W)
+
+    - dilate: with stride s, output pixel o read input rows o*s + a*d; putting s-1 zeros between
+      the delta's entries puts every delta entry back at the row its window started from.
+    - pad: a "full" correlation pads by d(k-1) on each side, so every input row meets every kernel
+      tap that touched it. The forward padding p is taken back off (x_padded was p rows larger),
+      and the `output_padding` rows that no window reached are added at the bottom/right: they
+      meet only zeros, so their gradient is exactly 0. A negative amount crops.
+    """
+    (kH, kW), (dh, dw) = w.shape[2:], dilation
+    full_h, full_w = dh * (kH - 1), dw * (kW - 1)
+    (top, bottom), (left, right) = padding
+    g_dilated = dilate(g, stride)                                     # (N, C_out, (Ho-1)sh+1, (Wo-1)sw+1)
+    g_padded = pad(g_dilated, ((full_h - top, full_h - bottom + output_padding[0]),
+                               (full_w - left, full_w - right + output_padding[1])))  # (N, C_out, H+dh(kH-1), W+dw(kW-1))
+    return correlate(g_padded, flip_transpose(w, groups), (1, 1), dilation, groups)  # (N, C_in, H, W)
+
+
+def conv2d_weight_grad_np(x, g, kernel_size, stride, padding, dilation, groups):
+    """dL/dw of conv2d: the correlation of the input with the delta, summed over the batch:
+
+        dw[o, c, a, b] = sum_{n,i,j} x_padded[n, c, i*sh + a*dh, j*sw + b*dw] * g[n, o, i, j]
+
+    Read as a convolution: x with batch and channel axes swapped, (C_in, N, Hp, Wp), correlated
+    with the "kernel" g^T (C_out, N, Ho, Wo) whose taps lie the forward stride apart (the stride
+    becomes the dilation, the dilation the stride) -> (C_in, C_out, kH, kW), transposed back.
+    Computed with the forward pass's im2col columns: dw = g (O, Ho*Wo) @ cols^T (Ho*Wo, C*kH*kW),
+    summed over n."""
+    N, O, Ho, Wo = g.shape
+    C, G = x.shape[1], groups
+    kH, kW = kernel_size
+    win = windows(pad(x, padding), (kH, kW), stride, dilation)[:, :, :Ho, :Wo]  # (N, C, Ho, Wo, kH, kW)
+    cols = win.reshape(N, G, C // G, Ho, Wo, kH, kW).transpose(0, 1, 2, 5, 6, 3, 4)
+    cols = cols.reshape(N, G, C // G * kH * kW, Ho * Wo)             # (N, G, C/G*kH*kW, Ho*Wo)
+    g_cols = g.reshape(N, G, O // G, Ho * Wo)                         # (N, G, O/G, Ho*Wo)
+    dw = np.matmul(g_cols, cols.transpose(0, 1, 3, 2)).sum(axis=0)    # (G, O/G, C/G*kH*kW)
+    return dw.reshape(O, C // G, kH, kW)
+
+
+# ==============================================================================================
+# Primitives
+# ==============================================================================================
+def _conv2d(x, w, stride, padding, dilation, groups):
+    """y[n, o, i, j] = sum_{c,a,b} x_padded[n, c, i*sh + a*dh, j*sw + b*dw] * w[o, c, a, b]."""
+    return correlate(pad(x, padding), w, stride, dilation, groups)
+
+
+def _unread(x_shape, w_shape, stride, padding, dilation):
+    return tuple(unread_size(x_shape[2 + i], w_shape[2 + i], stride[i], padding[i], dilation[i]) for i in (0, 1))
+
+
+conv2d = primitive(_conv2d, "conv2d")
+conv_transpose2d = primitive(conv2d_input_grad, "conv_transpose2d")
+conv2d_weight_grad = primitive(conv2d_weight_grad_np, "conv2d_weight_grad")
+
+# conv2d: dx is the transposed convolution of the delta, dw the correlation of x with the delta.
+defvjp(conv2d,
+       lambda g, ans, x, w, stride, padding, dilation, groups:
+           conv_transpose2d(g, w, stride=stride, padding=padding, dilation=dilation, groups=groups,
+                            output_padding=_unread(x.shape, w.shape, stride, padding, dilation)),
+       lambda g, ans, x, w, stride, padding, dilation, groups:
+           conv2d_weight_grad(x, g, kernel_size=w.shape[2:], stride=stride, padding=padding,
+                              dilation=dilation, groups=groups))
+
+# conv_transpose2d(g, w) = A_w^T g, where A_w is conv2d with w. Its adjoint in g is A_w itself
+# (conv2d); in w, <u, A_w^T g> = <A_w u, g>, whose w-gradient is conv2d_weight_grad(u, g).
+defvjp(conv_transpose2d,
+       lambda u, ans, g, w, stride, padding, dilation, groups, output_padding:
+           conv2d(u, w, stride=stride, padding=padding, dilation=dilation, groups=groups),
+       lambda u, ans, g, w, stride, padding, dilation, groups, output_padding:
+           conv2d_weight_grad(u, g, kernel_size=w.shape[2:], stride=stride, padding=padding,
+                              dilation=dilation, groups=groups))
+
+# conv2d_weight_grad(x, g) is bilinear with <V, dw(x, g)> = <conv2d(x, V), g>: so its VJP in x is
+# the input-gradient of conv2d with kernel V, and in g it is conv2d(x, V).
+defvjp(conv2d_weight_grad,
+       lambda v, ans, x, g, kernel_size, stride, padding, dilation, groups:
+           conv_transpose2d(g, v, stride=stride, padding=padding, dilation=dilation, groups=groups,
+                            output_padding=_unread(x.shape, v.shape, stride, padding, dilation)),
+       lambda v, ans, x, g, kernel_size, stride, padding, dilation, groups:
+           conv2d(x, v, stride=stride, padding=padding, dilation=dilation, groups=groups))
+
+
+# ==============================================================================================
+# Pooling
+# ==============================================================================================
+# A pooling window is read through kH*kW strided slices of the padded input, one per kernel
+# offset (a, b): slice (a, b) holds, for every output pixel (i, j), the input x_padded[i*sh + a,
+# j*sw + b]. Looping over the few offsets keeps every step a whole-array NumPy operation.
+def _offset_slices(kernel, stride, out_size):
+    """(a*kW + b, the index of the input slice that offset (a, b) reads) in row-major order."""
+    (kH, kW), (sh, sw), (Ho, Wo) = kernel, stride, out_size
+    for a in range(kH):
+        for b in range(kW):
+            yield a * kW + b, (Ellipsis, slice(a, a + (Ho - 1) * sh + 1, sh), slice(b, b + (Wo - 1) * sw + 1, sw))
+
+
+def _pool_out_size(size, kernel, stride, padding):
+    return tuple(conv_output_size(size[i], kernel[i], stride[i], (padding[i], padding[i]), 1) for i in (0, 1))
+
+
+def _padding_pairs(padding):
+    return ((padding[0], padding[0]), (padding[1], padding[1]))
+
+
+def _max_pool2d(x, kernel_size, stride, padding):
+    """y[n, c, i, j] = max over the window of x padded with -inf."""
+    x_padded = pad(x, _padding_pairs(padding), value=-np.inf)
+    out_size = _pool_out_size(x.shape[2:], kernel_size, stride, padding)
+    out = None
+    for _, window_slice in _offset_slices(kernel_size, stride, out_size):
+        out = x_padded[window_slice].copy() if out is None else np.maximum(out, x_padded[window_slice], out=out)
+    return out
+
+
+def first_max_offset(x, ans, kernel_size, stride, padding):
+    """For each window, the offset a*kW + b of its first maximal element in row-major order:
+    the one element that receives the window's gradient (PyTorch's rule)."""
+    x_padded = pad(x, _padding_pairs(padding), value=-np.inf)
+    argmax = np.full(ans.shape, -1, np.int16)
+    for k, window_slice in _offset_slices(kernel_size, stride, ans.shape[2:]):
+        argmax[(argmax < 0) & (x_padded[window_slice] == ans)] = k     # only windows not yet claimed
+    return argmax
+
+
+def _pool_scatter(g, argmax, kernel_size, stride, padding, input_size):
+    """Each window's gradient g[n, c, i, j] added to the element argmax picked (overlapping
+    windows add up) -> (N, C, H, W); padding positions are cropped away."""
+    (H, W), (ph, pw) = input_size, padding
+    dx_padded = np.zeros(g.shape[:2] + (H + 2 * ph, W + 2 * pw), g.dtype)
+    for k, window_slice in _offset_slices(kernel_size, stride, g.shape[2:]):
+        dx_padded[window_slice] += np.where(argmax == k, g, 0)
+    return pad(dx_padded, ((-ph, -ph), (-pw, -pw)))
+
+
+def _pool_gather(x, argmax, kernel_size, stride, padding):
+    """The transpose of _pool_scatter: each window's element that argmax picked."""
+    x_padded = pad(x, _padding_pairs(padding))
+    out = np.zeros(argmax.shape, x.dtype)
+    for k, window_slice in _offset_slices(kernel_size, stride, argmax.shape[2:]):
+        np.copyto(out, x_padded[window_slice], where=argmax == k)
+    return out
+
+
+max_pool2d = primitive(_max_pool2d, "max_pool2d")
+pool_scatter = primitive(_pool_scatter, "max_pool2d_scatter")
+pool_gather = primitive(_pool_gather, "max_pool2d_gather")
+
+# max_pool2d routes g to the first maximum of each window; which element that is is a constant
+# (piecewise-linear op), so the second derivative in x is zero and the one in g is the gather.
+defvjp(max_pool2d, lambda g, ans, x, kernel_size, stride, padding:
+       pool_scatter(g, Tensor(first_max_offset(x.data, ans.data, kernel_size, stride, padding)),
+                    kernel_size=kernel_size, stride=stride, padding=padding, input_size=x.shape[2:]))
+defvjp(pool_scatter, lambda u, ans, g, argmax, kernel_size, stride, padding, input_size:
+       pool_gather(u, argmax, kernel_size=kernel_size, stride=stride, padding=padding), None)
+defvjp(pool_gather, lambda u, ans, x, argmax, kernel_size, stride, padding:
+       pool_scatter(u, argmax, kernel_size=kernel_size, stride=stride, padding=padding,
+                    input_size=x.shape[2:]), None)
+
+
+def _avg_pool2d(x, kernel_size, stride, padding):
+    """y[n, c, i, j] = mean of the window of x padded with zeros (the zeros count in the divisor)."""
+    x_padded = pad(x, _padding_pairs(padding))
+    out = np.zeros(x.shape[:2] + _pool_out_size(x.shape[2:], kernel_size, stride, padding), x.dtype)
+    for _, window_slice in _offset_slices(kernel_size, stride, out.shape[2:]):
+        out += x_padded[window_slice]
+    return out / (kernel_size[0] * kernel_size[1])
+
+
+def _avg_pool2d_transpose(g, kernel_size, stride, padding, input_size):
+    """Every window's g[n, c, i, j] / (kH*kW) spread over its elements (overlaps add up)."""
+    (H, W), (ph, pw) = input_size, padding
+    dx_padded = np.zeros(g.shape[:2] + (H + 2 * ph, W + 2 * pw), g.dtype)
+    share = g / (kernel_size[0] * kernel_size[1])
+    for _, window_slice in _offset_slices(kernel_size, stride, g.shape[2:]):
+        dx_padded[window_slice] += share
+    return pad(dx_padded, ((-ph, -ph), (-pw, -pw)))
+
+
+avg_pool2d = primitive(_avg_pool2d, "avg_pool2d")
+avg_pool2d_transpose = primitive(_avg_pool2d_transpose, "avg_pool2d_transpose")
+
+# avg_pool2d is linear: its VJP is its transpose, and the transpose's VJP is avg_pool2d again.
+defvjp(avg_pool2d, lambda g, ans, x, kernel_size, stride, padding:
+       avg_pool2d_transpose(g, kernel_size=kernel_size, stride=stride, padding=padding, input_size=x.shape[2:]))
+defvjp(avg_pool2d_transpose, lambda u, ans, g, kernel_size, stride, padding, input_size:
+       avg_pool2d(u, kernel_size=kernel_size, stride=stride, padding=padding))
