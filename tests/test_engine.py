@@ -355,3 +355,11 @@ def test_ndarray_on_the_left_defers_to_tensor():
     assert isinstance(y, Tensor) and y.requires_grad
     y.sum().backward()
     np.testing.assert_allclose(x.grad.data, [3.0, 4.0])
+
+
+def test_where_needs_a_boolean_condition():
+    x = leaf([1.0, -2.0])
+    with pytest.raises(TypeError, match="where.*bool"):
+        tg.where(x.data, x, 0.0)
+    np.testing.assert_array_equal(tg.where(x > 0, x, 0.0).data, [1.0, 0.0])
+    assert float(x.sum()) == -1.0

@@ -96,6 +96,12 @@ class Tensor:
     def __bool__(self):
         return bool(self.data)
 
+    def __float__(self):
+        return float(self.data)
+
+    def __int__(self):
+        return int(self.data)
+
     __hash__ = object.__hash__  # comparisons return Tensors, yet tensors stay usable as dict keys
 
     def __repr__(self):

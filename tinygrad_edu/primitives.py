@@ -29,7 +29,7 @@ defvjp(div, lambda g, ans, x, y: g / y,
 
 power = primitive(np.power, "pow")
 defvjp(power, lambda g, ans, x, y: g * y * x ** (y - 1),
-              lambda g, ans, x, y: g * ans * log(where(x == 0, 1, x)))  # 0**y: no slope in y (as PyTorch)
+              lambda g, ans, x, y: g * ans * log(where_(x == 0, 1, x)))  # 0**y: no slope in y (as PyTorch)
 
 
 def _tie_share(x, y, dtype):
@@ -41,10 +41,19 @@ maximum = primitive(np.maximum, "maximum")
 defvjp(maximum, lambda g, ans, x, y: g * _tie_share(x, y, g.dtype),
                 lambda g, ans, x, y: g * _tie_share(y, x, g.dtype))
 
-where = primitive(np.where, "where")
-defvjp(where, None,                                           # the condition has no gradient
-              lambda g, ans, cond, x, y: where(cond, g, 0),
-              lambda g, ans, cond, x, y: where(cond, 0, g))
+where_ = primitive(np.where, "where")
+defvjp(where_, None,                                          # the condition has no gradient
+               lambda g, ans, cond, x, y: where_(cond, g, 0),
+               lambda g, ans, cond, x, y: where_(cond, 0, g))
+
+
+def where(cond, x, y):
+    """x where cond is True, else y (broadcast together). cond: a bool ndarray or bool Tensor."""
+    cond_array = np.asarray(cond.data if isinstance(cond, Tensor) else cond)
+    if cond_array.dtype != bool:
+        raise TypeError(f"where: the condition must be boolean (a comparison such as x > 0), got dtype "
+                        f"{cond_array.dtype}")
+    return where_(cond_array, x, y)
 
 # ---- elementwise, one input -------------------------------------------------------------------
 neg = primitive(np.negative, "neg")
