@@ -208,3 +208,26 @@ def test_mean_of_float32_stays_float32():
     x.mean(axis=0).sum().backward()
     assert x.grad.dtype == np.float32
     np.testing.assert_allclose(x.grad.data, np.full((2, 3), 0.5))
+
+
+# the engine's internal primitives (each is another one's VJP), checked on their own too
+def test_broadcast_to_and_sum_to():
+    from tinygrad_edu.primitives import broadcast_to, sum_to
+    x = values((3, 1), 0)
+    np.testing.assert_array_equal(broadcast_to(x, shape=(2, 3, 4)).data, np.broadcast_to(x.data, (2, 3, 4)))
+    check(lambda x: broadcast_to(x, shape=(2, 3, 4)), x)
+    big = values((2, 3, 4), 1)
+    np.testing.assert_allclose(sum_to(big, shape=(3, 1)).data, big.data.sum(axis=(0, 2))[:, None])
+    check(lambda b: sum_to(b, shape=(3, 1)), big)
+    with pytest.raises(ValueError, match="sum_to"):
+        sum_to(big, shape=(5,))
+
+
+def test_index_add():
+    from tinygrad_edu.primitives import index_add
+    g = values((4,), 0)
+    index = np.array([1, 1, 0, 3])
+    expected = np.zeros(5)
+    np.add.at(expected, index, g.data)
+    np.testing.assert_allclose(index_add(g, index=index, shape=(5,)).data, expected)
+    check(lambda g: index_add(g, index=index, shape=(5,)), g)
