@@ -4,6 +4,7 @@ from .engine import (Tensor, defvjp, defvjp_argnum, detect_anomaly, enable_grad,
 from .primitives import concatenate, maximum, stack, where
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 from . import datasets, init, optim
+from .viz import draw_graph
 
 __version__ = "0.1.0"
 from . import functional
