@@ -5,6 +5,7 @@ from .primitives import concatenate, maximum, stack, where
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 from . import datasets, init, optim
 from .viz import draw_graph
+from .summary import summary
 
 __version__ = "0.1.0"
 from . import functional
