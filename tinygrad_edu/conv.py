@@ -145,8 +145,19 @@ def _conv2d(x, w, stride, padding, dilation, groups):
     return correlate(pad(x, padding), w, stride, dilation, groups)
 
 
-def _unread(x_shape, w_shape, stride, padding, dilation):
-    return tuple(unread_size(x_shape[2 + i], w_shape[2 + i], stride[i], padding[i], dilation[i]) for i in (0, 1))
+def _output_padding(x, w, g, stride, padding, dilation):
+    """The rows/columns of x below/right of the last window that produced g: the unread rows of
+    conv2d, or the output_padding that conv_transpose2d was given (which PyTorch lets exceed the
+    stride when the dilation is larger, so it is measured, not taken mod stride)."""
+    return tuple(x.shape[2 + i] + sum(padding[i]) - dilation[i] * (w.shape[2 + i] - 1) - 1
+                 - (g.shape[2 + i] - 1) * stride[i] for i in (0, 1))
+
+
+def _conv2d_to(size, x, w, **params):
+    """conv2d cut to the output size `size`; only smaller when an output_padding of a stride or
+    more left x whole extra windows that the delta never saw."""
+    y = conv2d(x, w, **params)
+    return y if y.shape[2:] == tuple(size) else y[:, :, :size[0], :size[1]]
 
 
 conv2d = primitive(_conv2d, "conv2d")
@@ -157,7 +168,7 @@ conv2d_weight_grad = primitive(conv2d_weight_grad_np, "conv2d_weight_grad")
 defvjp(conv2d,
        lambda g, ans, x, w, stride, padding, dilation, groups:
            conv_transpose2d(g, w, stride=stride, padding=padding, dilation=dilation, groups=groups,
-                            output_padding=_unread(x.shape, w.shape, stride, padding, dilation)),
+                            output_padding=_output_padding(x, w, g, stride, padding, dilation)),
        lambda g, ans, x, w, stride, padding, dilation, groups:
            conv2d_weight_grad(x, g, kernel_size=w.shape[2:], stride=stride, padding=padding,
                               dilation=dilation, groups=groups))
@@ -166,7 +177,7 @@ defvjp(conv2d,
 # (conv2d); in w, <u, A_w^T g> = <A_w u, g>, whose w-gradient is conv2d_weight_grad(u, g).
 defvjp(conv_transpose2d,
        lambda u, ans, g, w, stride, padding, dilation, groups, output_padding:
-           conv2d(u, w, stride=stride, padding=padding, dilation=dilation, groups=groups),
+           _conv2d_to(g.shape[2:], u, w, stride=stride, padding=padding, dilation=dilation, groups=groups),
        lambda u, ans, g, w, stride, padding, dilation, groups, output_padding:
            conv2d_weight_grad(u, g, kernel_size=w.shape[2:], stride=stride, padding=padding,
                               dilation=dilation, groups=groups))
@@ -176,9 +187,9 @@ defvjp(conv_transpose2d,
 defvjp(conv2d_weight_grad,
        lambda v, ans, x, g, kernel_size, stride, padding, dilation, groups:
            conv_transpose2d(g, v, stride=stride, padding=padding, dilation=dilation, groups=groups,
-                            output_padding=_unread(x.shape, v.shape, stride, padding, dilation)),
+                            output_padding=_output_padding(x, v, g, stride, padding, dilation)),
        lambda v, ans, x, g, kernel_size, stride, padding, dilation, groups:
-           conv2d(x, v, stride=stride, padding=padding, dilation=dilation, groups=groups))
+           _conv2d_to(g.shape[2:], x, v, stride=stride, padding=padding, dilation=dilation, groups=groups))
 
 
 # ==============================================================================================
