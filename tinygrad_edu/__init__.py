@@ -6,6 +6,7 @@ from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 from . import datasets, init, optim
 from .viz import draw_graph
 from .summary import summary
+from .explain import explain
 
 __version__ = "0.1.0"
 from . import functional
