@@ -1,10 +1,12 @@
 """summary: run a model once on example inputs and list, in execution order, each layer's output
 shape and parameter count.
 
-A "layer" is a run of consecutive ops made inside one `tinygrad_edu.scope(...)`, or a single op
-made outside any scope. Ops that only prepare a parameter (a bias reshaped to (1, C, 1, 1), a
-weight transposed for a matmul) are not layers of their own: they are listed with the layer that
-first uses them, and so are the parameters they read.
+A row (a "layer") is one op that computes something new (conv2d, max_pool2d, matmul, reshape,
+...) together with the elementwise ops right after it in the same scope (the bias add, the
+activation), as a Keras or PyTorch layer would be. Its name is the `tinygrad_edu.scope(...)` it
+was made in, or the op's name outside any scope. Ops that only prepare a parameter (a bias
+reshaped to (1, C, 1, 1), a weight transposed for a matmul) are listed in the layer that first
+uses them, marked "(param)", and so are the parameters they read.
 
 The shapes come from running the model, never from formulas, so the table cannot disagree with
 what the model does.
@@ -140,7 +142,7 @@ def summary(fn, *example_inputs, params=None, print_table=True):
             on_data_path.add(id(t))
 
     # 1. layers: a run of data ops in one scope, or one data op outside any scope
-    rows = []          # dicts: name, scope, main (the op of an unscoped row), shape, params
+    rows = []          # dicts: name, scope, main (the op that starts the row), shape, params
     row_of = {}        # id(tensor) -> index into rows
     for t, (tensor, name) in zip(inputs, prepared):
         if name is not None:
@@ -150,14 +152,12 @@ def summary(fn, *example_inputs, params=None, print_table=True):
         if t.is_leaf or id(t) not in on_data_path:
             continue
         last = rows[-1] if rows else None
-        if t.scope is not None:
-            starts_row = last is None or last["scope"] != t.scope
-        else:  # a bias add or an activation right after an unscoped op belongs to that op's layer
-            starts_row = not (last and last["main"] is not None and t.op.__name__ in ELEMENTWISE_OPS
-                              and t.shape == last["shape"])
-        if starts_row:
-            rows.append(dict(name=t.scope or t.op.__name__, scope=t.scope,
-                             main=t if t.scope is None else None, shape=t.shape, params=0))
+        # a bias add or an activation right after a conv2d/matmul (in the same scope) is part of
+        # that layer; any other op starts a row of its own
+        joins_last = (last is not None and last["main"] is not None and last["scope"] == t.scope
+                      and t.op.__name__ in ELEMENTWISE_OPS and t.shape == last["shape"])
+        if not joins_last:
+            rows.append(dict(name=t.scope or t.op.__name__, scope=t.scope, main=t, shape=t.shape, params=0))
         rows[-1]["shape"] = t.shape
         row_of[id(t)] = len(rows) - 1
 
@@ -183,6 +183,8 @@ def summary(fn, *example_inputs, params=None, print_table=True):
             ops[row_of[id(t)]].append(t)
 
     def describe(i, row):
+        if row["main"] is None:
+            return ""                         # an input
         words = []
         for t in ops[i]:
             word = t.op.__name__
