@@ -68,12 +68,6 @@ ELEMENTWISE_OPS = {"add", "sub", "mul", "div", "pow", "maximum", "where", "neg",
                    "tanh", "sigmoid", "relu", "abs", "astype", "softmax", "log_softmax"}
 
 
-def _without_defaults(params):
-    """conv2d's dilation=1 and groups=1 say nothing in a summary line; stride and padding do."""
-    return {k: v for k, v in params.items()
-            if not (k in ("dilation", "groups") and set(np.ravel(v)) == {1})}
-
-
 def _shorten(text, limit):
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
@@ -189,7 +183,7 @@ def summary(fn, *example_inputs, params=None, print_table=True):
         for t in ops[i]:
             word = t.op.__name__
             if t is row["main"]:
-                word = " ".join(filter(None, [word, format_params(_without_defaults(t.params))]))
+                word = " ".join(filter(None, [word, format_params(t.params)]))
             elif id(t) not in on_data_path:
                 word += "(param)"            # it only prepares a parameter, e.g. reshape(param)
             words.append(word)

@@ -96,6 +96,7 @@ def format_shape(shape):
 
 # conv/pool parameters are pairs; a pair of equal numbers reads better as one (stride=1, not (1, 1))
 _PAIR_PARAMS = {"stride", "padding", "dilation", "kernel_size", "output_padding"}
+_UNREMARKABLE = {"dilation": 1, "groups": 1, "output_padding": 0}
 _SHORT_PARAM_NAMES = {"padding": "pad", "kernel_size": "kernel", "output_padding": "out_pad"}
 
 
@@ -105,6 +106,8 @@ def format_params(params):
     for key, value in params.items():
         if value is None or value is False:  # an unused option (axis=None, keepdims=False) is noise
             continue
+        if key in _UNREMARKABLE and set(np.ravel(value)) == {_UNREMARKABLE[key]}:
+            continue                         # dilation=1, groups=1: the plain case says nothing
         if key in _PAIR_PARAMS:
             value = _collapse_equal(value)
         words.append(f"{_SHORT_PARAM_NAMES.get(key, key)}={_format_value(value)}")
@@ -326,10 +329,12 @@ def _lambda_body(code):
 # Step 1: the graph as plain nodes and edges
 # --------------------------------------------------------------------------------------------
 class _Node:
-    __slots__ = ("kind", "lines", "scope", "tooltip")
+    """One box of the drawing. `main`: it lies on the path the data takes (input to output, or
+    the gradient's way back to the input), which the layout keeps straight."""
+    __slots__ = ("kind", "lines", "scope", "tooltip", "main")
 
-    def __init__(self, kind, lines, scope=None, tooltip=None):
-        self.kind, self.lines, self.scope, self.tooltip = kind, lines, scope, tooltip
+    def __init__(self, kind, lines, scope=None, tooltip=None, main=False):
+        self.kind, self.lines, self.scope, self.tooltip, self.main = kind, lines, scope, tooltip, main
 
 
 def _walk(roots, grad_only=False):
@@ -351,6 +356,16 @@ def _walk(roots, grad_only=False):
         stack.extend((x, False) for x in reversed(t.inputs)
                      if id(x) not in seen and (x.requires_grad or not grad_only))
     return order
+
+
+def _data_path(order):
+    """The tensors computed from the data (a leaf that neither requires grad nor is a scalar
+    constant), as opposed to the ones that only prepare a parameter (a reshaped bias)."""
+    data = set()
+    for t in order:
+        if (t.is_leaf and not t.requires_grad and t.size > 1) or any(id(x) in data for x in t.inputs):
+            data.add(id(t))
+    return data
 
 
 def _leaf_scopes(order):
@@ -389,6 +404,7 @@ def _forward_description(roots, show_values):
     index = {id(t): i for i, t in enumerate(order)}
     root_ids = {id(r) for r in roots}
     leaf_scope = _leaf_scopes(order)
+    data = _data_path(order)
     nodes, edges = [], []
     n_ops = 0
     for t in order:
@@ -403,7 +419,7 @@ def _forward_description(roots, show_values):
         if t.name:
             head = f"{t.name} = {head}"
         nodes.append(_Node("output" if is_root else "op", [head] + _tensor_lines(t, show_values),
-                           t.scope, tooltip=t.scope or None))
+                           t.scope, tooltip=t.scope or None, main=id(t) in data))
         for x in t.inputs:
             edges.append((index[id(x)], index[id(t)], format_shape(x.shape)))
     caption = f"forward graph: {n_ops} ops, {len(order) - n_ops} leaves"
@@ -417,6 +433,7 @@ def _backward_description(roots):
                              "backward has nothing to walk (no input of its ops has requires_grad=True)")
     order = _walk(roots, grad_only=True)
     leaf_scope = _leaf_scopes(order)
+    data = _data_path(_walk(roots))
     nodes, edges = [], []
     sources = collections.defaultdict(list)  # id(tensor) -> nodes that send it a gradient
 
@@ -427,7 +444,7 @@ def _backward_description(roots):
     for r in roots:
         title = "seed: d{0}/d{0} = 1".format(r.name) if r.name and r.size == 1 else \
             ("seed: dL/dL = 1" if r.size == 1 else "seed gradient (ones)")
-        sources[id(r)].append(add(_Node("seed", [title, format_shape(r.shape)])))
+        sources[id(r)].append(add(_Node("seed", [title, format_shape(r.shape)], main=True)))
     seeds = list(range(len(nodes)))
     n_vjps = 0
     for t in reversed(order):                      # outputs first, as backward runs
@@ -437,7 +454,7 @@ def _backward_description(roots):
         scope = t.scope if not t.is_leaf else leaf_scope.get(id(t))
         shape = format_shape(t.shape)
         if len(senders) > 1:                      # used in several places: the gradients add up
-            total = add(_Node("accumulate", ["+", f"{len(senders)} grads", shape], scope))
+            total = add(_Node("accumulate", ["+", f"{len(senders)} grads", shape], scope, main=id(t) in data))
             edges.extend((s, total, shape) for s in senders)
             senders = [total]
         (sender,) = senders
@@ -452,7 +469,7 @@ def _backward_description(roots):
             if not x.requires_grad or i >= len(vjps) or vjps[i] is None:
                 continue
             n_vjps += 1
-            vjp = add(_Node("vjp", _vjp_rule_lines(t, i), scope, tooltip=t.scope or None))
+            vjp = add(_Node("vjp", _vjp_rule_lines(t, i), scope, tooltip=t.scope or None, main=id(x) in data))
             edges.append((sender, vjp, shape))
             sources[id(x)].append(vjp)
     caption = f"backward graph: {n_vjps} VJPs (edges carry gradient shapes)"
@@ -574,7 +591,9 @@ def _dot_label(lines):
 
 def _emit(nodes, edges, captions, rankdir, legend, backward):
     graph = Graph(name="backward" if backward else "forward",
-                  graph_attr=dict(rankdir=rankdir, label="\n".join(captions), labelloc="b",
+                  # newrank: rank the whole graph at once, so the invisible edges that stack
+                  # scope boxes (_stack_scope_boxes) hold across boxes too
+                  graph_attr=dict(rankdir=rankdir, label="\n".join(captions), labelloc="b", newrank="true",
                                   fontname="Helvetica", fontsize="10"),
                   node_attr=dict(style="filled", fontname="Helvetica", fontsize="10"),
                   edge_attr=dict(fontname="Helvetica", fontsize="9"))
@@ -592,15 +611,46 @@ def _emit(nodes, edges, captions, rankdir, legend, backward):
         attributes = dict(_STYLES[node.kind][1])
         if node.tooltip:
             attributes["tooltip"] = node.tooltip
+        if node.main:
+            attributes["group"] = "main"   # Graphviz keeps the edges within a group straight
         target.node(f"n{i}", _dot_label(node.lines), **attributes)
     for scope in sorted(clusters, key=lambda s: -s.count("/")):  # innermost first
         parent = clusters[scope.rsplit("/", 1)[0]] if "/" in scope else graph
         parent.subgraph(clusters[scope])
     for s, d, label in edges:
-        graph.edge(f"n{s}", f"n{d}", label=graphviz.nohtml(label))
+        # the data's path pulls harder than the side branches to and from the parameters, so
+        # Graphviz keeps it straight instead of drifting sideways layer by layer
+        main = nodes[s].main and nodes[d].main
+        graph.edge(f"n{s}", f"n{d}", label=graphviz.nohtml(label), weight="10" if main else "1")
+    _stack_scope_boxes(graph, nodes, edges)
     if legend:
         _add_legend(graph, _LEGEND[backward] + tuple(k for k in ("scope", "folded") if any(n.kind == k for n in nodes)))
     return graph
+
+
+def _stack_scope_boxes(graph, nodes, edges):
+    """Where the data's path leaves one scope box for the next, rank the next box's entry below
+    everything in the box it leaves (invisible edges). Boxes may not overlap, so without this a
+    box whose side branch (a parameter's gradient) runs deeper than its exit is pushed beside
+    the next one, and the layers drift into a wide staircase."""
+    members = collections.defaultdict(list)
+    for i, node in enumerate(nodes):
+        scope = node.scope
+        while scope:                                    # a node belongs to every enclosing box
+            members[scope].append(i)
+            scope = scope.rsplit("/", 1)[0] if "/" in scope else None
+    done = set()
+    for s, d, _ in edges:
+        left, entered = nodes[s].scope, nodes[d].scope
+        if not (nodes[s].main and nodes[d].main and left and left != entered):
+            continue
+        if entered and (entered.startswith(left + "/") or left.startswith(entered + "/")):
+            continue                                    # into a box inside this one, or out to its parent
+        if (left, d) not in done:
+            done.add((left, d))
+            for i in members[left]:
+                if i != s:
+                    graph.edge(f"n{i}", f"n{d}", style="invis")
 
 
 def _add_legend(graph, kinds):
