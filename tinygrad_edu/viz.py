@@ -633,24 +633,36 @@ def _stack_scope_boxes(graph, nodes, edges):
     everything in the box it leaves (invisible edges). Boxes may not overlap, so without this a
     box whose side branch (a parameter's gradient) runs deeper than its exit is pushed beside
     the next one, and the layers drift into a wide staircase."""
-    members = collections.defaultdict(list)
+    members = collections.defaultdict(set)
     for i, node in enumerate(nodes):
         scope = node.scope
         while scope:                                    # a node belongs to every enclosing box
-            members[scope].append(i)
+            members[scope].add(i)
+            scope = scope.rsplit("/", 1)[0] if "/" in scope else None
+    has_next, has_previous = collections.defaultdict(set), collections.defaultdict(set)
+    for s, d, _ in edges:                               # per box: nodes with an edge inside the box
+        scope = nodes[s].scope
+        while scope:
+            if d in members[scope]:
+                has_next[scope].add(s)
+                has_previous[scope].add(d)
             scope = scope.rsplit("/", 1)[0] if "/" in scope else None
     done = set()
     for s, d, _ in edges:
         left, entered = nodes[s].scope, nodes[d].scope
-        if not (nodes[s].main and nodes[d].main and left and left != entered):
+        if not (nodes[s].main and nodes[d].main and left and left != entered) or (left, entered) in done:
             continue
         if entered and (entered.startswith(left + "/") or left.startswith(entered + "/")):
             continue                                    # into a box inside this one, or out to its parent
-        if (left, d) not in done:
-            done.add((left, d))
-            for i in members[left]:
-                if i != s:
-                    graph.edge(f"n{i}", f"n{d}", style="invis")
+        done.add((left, entered))
+        # every node of a box reaches one of the box's last nodes and is reached from one of its
+        # first, so edges from those last nodes to those first ones (a handful) order the boxes
+        lasts = sorted(members[left] - has_next[left])
+        firsts = sorted(members[entered] - has_previous[entered]) if entered else [d]
+        for i in lasts:
+            for j in firsts:
+                if (i, j) != (s, d):
+                    graph.edge(f"n{i}", f"n{j}", style="invis")
 
 
 def _add_legend(graph, kinds):
