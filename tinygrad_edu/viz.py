@@ -717,3 +717,73 @@ def draw_graph(root, *, backward=False, show_values=False, rankdir="TB", max_nod
         nodes, edges = _apply_folding(nodes, edges, group_of)
         captions += notes
     return _emit(nodes, edges, captions, rankdir, legend, backward)
+
+
+# --------------------------------------------------------------------------------------------
+# The command line: tinygrad-edu graph --model seed --out graph.svg
+# --------------------------------------------------------------------------------------------
+def example_batch(model="seed", batch=10):
+    """(params, images, labels) for drawing or summarising one of tinygrad_edu.models: fresh
+    parameters (seed 0) and the first `batch` digits of the bundled MNIST test set."""
+    from . import datasets, models
+    params = models.init_params(model, rng=0)
+    _, _, x_test, y_test = datasets.load_mnist()
+    if not 1 <= batch <= len(x_test):
+        raise ValueError(f"--batch must be between 1 and {len(x_test)}, got {batch}")
+    return params, Tensor(x_test[:batch], name="images"), y_test[:batch]
+
+
+def add_graph_command(subparsers):
+    """Register `tinygrad-edu graph` with the command line's argparse subparsers."""
+    parser = subparsers.add_parser(
+        "graph", help="draw a model's computation graph (forward, or --backward) as SVG/PNG/PDF/DOT",
+        description="Run one batch of MNIST digits through a model, backpropagate its loss, and draw the "
+                    "graph: every op with its output shape, or with --backward every VJP rule with the "
+                    "gradient's shape. The format follows --out's suffix (.svg .png .pdf need Graphviz's "
+                    "`dot`; .dot/.gv write the DOT text).",
+        epilog="example: tinygrad-edu graph --model seed --out graph.svg")
+    parser.add_argument("--model", default="seed", help="seed or wide (default seed)")
+    parser.add_argument("--out", default="graph.svg", help="the file to write (default graph.svg)")
+    parser.add_argument("--backward", action="store_true", help="draw the backward graph (the VJP rules)")
+    parser.add_argument("--batch", type=int, default=10, help="digits in the batch (default 10)")
+    parser.add_argument("--rankdir", default="TB", choices=("TB", "LR"), help="top to bottom or left to right")
+    parser.add_argument("--max-nodes", type=int, default=DEFAULT_MAX_NODES,
+                        help=f"fold scopes beyond this many nodes (default {DEFAULT_MAX_NODES})")
+    parser.set_defaults(handler=run_graph_command)
+    return parser
+
+
+def run_graph_command(args):
+    """`tinygrad-edu graph ...`: write the drawing; problems are one-line errors (exit 1 or 2)."""
+    import pathlib
+    import sys
+
+    from . import models
+    out = pathlib.Path(args.out)
+    fmt = out.suffix.lstrip(".").lower()
+    if fmt not in ("svg", "png", "pdf", "dot", "gv"):
+        print(f"tinygrad-edu graph: error: --out must end in .svg, .png, .pdf, .dot or .gv, got {args.out!r}",
+              file=sys.stderr)
+        return 2
+    try:
+        params, images, labels = example_batch(args.model, args.batch)
+    except ValueError as error:
+        print(f"tinygrad-edu graph: error: {error}", file=sys.stderr)
+        return 2
+    loss = models.loss_fn(params, images, labels)
+    loss.name = "loss"
+    loss.backward()
+    graph = draw_graph(loss, backward=args.backward, rankdir=args.rankdir, max_nodes=args.max_nodes)
+    if out.parent != pathlib.Path(""):
+        out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        if fmt in ("dot", "gv"):
+            out.write_text(graph.source)
+        else:
+            out.write_bytes(graph.pipe(format=fmt))
+    except GraphvizNotFoundError as error:
+        print(f"tinygrad-edu graph: error: {error}", file=sys.stderr)
+        return 1
+    caption = graph.graph_attr["label"].splitlines()[0].split(" (")[0]      # e.g. 'forward graph: 19 ops, 10 leaves'
+    print(f"wrote {out}  ({caption}; model {args.model}, batch {args.batch})")
+    return 0
