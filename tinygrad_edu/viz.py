@@ -25,6 +25,7 @@ Every walk over the graph is a loop with an explicit stack or queue, never recur
 from __future__ import annotations
 
 import collections
+import html
 import linecache
 
 import graphviz
@@ -90,8 +91,13 @@ class _explain_missing_graphviz:
 # Text: shapes, parameters, values
 # --------------------------------------------------------------------------------------------
 def format_shape(shape):
-    """(10, 3, 24, 24) -> '10x3x24x24', the way the shapes are written in the tutorial."""
+    """(10, 3, 24, 24) -> '10x3x24x24': the short form, for edges and the summary's table."""
     return "x".join(str(n) for n in shape) if len(shape) else "scalar"
+
+
+def _tuple(shape):
+    """(10, 3, 24, 24) as Python prints a tensor's .shape: the form in node labels."""
+    return str(tuple(int(n) for n in shape))
 
 
 # conv/pool parameters are pairs; a pair of equal numbers reads better as one (stride=1, not (1, 1))
@@ -149,7 +155,7 @@ def _grad_line(t):
     g = t.grad
     if g is None:
         return None
-    return f"grad {format_shape(g.shape)}  |g|={float(np.linalg.norm(np.asarray(g.data, np.float64))):.4g}"
+    return f"grad {_tuple(g.shape)}  |g|={float(np.linalg.norm(np.asarray(g.data, np.float64))):.4g}"
 
 
 # --------------------------------------------------------------------------------------------
@@ -177,10 +183,10 @@ def _conv2d_rule(i, t):
         steps.append(("pad g by " + str(flat[0]) if len(set(flat)) == 1 else f"pad g by {tuple(pads)}")
                      + (" (negative: crop)" if min(flat) < 0 else ""))
         swapped = (w.shape[1] * groups, w.shape[0] // groups) + w.shape[2:]
-        steps.append(f"flip(W^T) {format_shape(swapped)}" + (f", groups={groups}" if groups > 1 else ""))
+        steps.append(f"flip(W^T) {_tuple(swapped)}" + (f", groups={groups}" if groups > 1 else ""))
         return ["full-corr(dilate(g), flip(W) swapped (C_in, C_out, kH, kW))", "; ".join(steps)]
     return ["corr(x, g) over swapped (N, C) axes, stride -> dilation",
-            f"x as {format_shape((x.shape[1], x.shape[0]) + x.shape[2:])}, g as kernel -> {format_shape(w.shape)}"]
+            f"x as {_tuple((x.shape[1], x.shape[0]) + x.shape[2:])}, g as kernel -> {_tuple(w.shape)}"]
 
 
 def _pair(v):
@@ -263,7 +269,7 @@ def _vjp_rule_lines(t, i):
     lines = [lines] if isinstance(lines, str) else list(lines)
     lines[0] = f"{name} d/d{_input_name(prim, i)}: {lines[0]}"
     if name in _BROADCASTING_OPS and x.shape != t.shape:
-        lines.append(f"then sum to {format_shape(x.shape)} (undo broadcast)")
+        lines.append(f"then sum to {_tuple(x.shape)} (undo broadcast)")
     return lines
 
 
@@ -390,7 +396,7 @@ def _leaf_title(t):
 
 
 def _tensor_lines(t, show_values):
-    lines = [f"{format_shape(t.shape)} {t.dtype.name}"]
+    lines = [f"{_tuple(t.shape)} {t.dtype.name}"]
     grad_line = _grad_line(t)
     if grad_line:
         lines.append(grad_line)
@@ -415,7 +421,7 @@ def _forward_description(roots, show_values):
             nodes.append(_Node(kind, lines, leaf_scope.get(id(t))))
             continue
         n_ops += 1
-        head = t.op.__name__ + (" " + format_params(t.params) if t.params else "")
+        head = " ".join(filter(None, [t.op.__name__, format_params(t.params)]))
         if t.name:
             head = f"{t.name} = {head}"
         nodes.append(_Node("output" if is_root else "op", [head] + _tensor_lines(t, show_values),
@@ -444,7 +450,7 @@ def _backward_description(roots):
     for r in roots:
         title = "seed: d{0}/d{0} = 1".format(r.name) if r.name and r.size == 1 else \
             ("seed: dL/dL = 1" if r.size == 1 else "seed gradient (ones)")
-        sources[id(r)].append(add(_Node("seed", [title, format_shape(r.shape)], main=True)))
+        sources[id(r)].append(add(_Node("seed", [title, _tuple(r.shape)], main=True)))
     seeds = list(range(len(nodes)))
     n_vjps = 0
     for t in reversed(order):                      # outputs first, as backward runs
@@ -454,12 +460,13 @@ def _backward_description(roots):
         scope = t.scope if not t.is_leaf else leaf_scope.get(id(t))
         shape = format_shape(t.shape)
         if len(senders) > 1:                      # used in several places: the gradients add up
-            total = add(_Node("accumulate", ["+", f"{len(senders)} grads", shape], scope, main=id(t) in data))
+            total = add(_Node("accumulate", ["+", f"{len(senders)} grads", _tuple(t.shape)], scope,
+                              main=id(t) in data))
             edges.extend((s, total, shape) for s in senders)
             senders = [total]
         (sender,) = senders
         if t.is_leaf:
-            lines = [f"{t.name or 'param'}.grad", f"{shape} {t.dtype.name}"]
+            lines = [f"{t.name or 'param'}.grad", f"{_tuple(t.shape)} {t.dtype.name}"]
             if t.grad is not None:  # drawn after a backward: how big the gradient came out
                 lines.append(f"|g|={float(np.linalg.norm(np.asarray(t.grad.data, np.float64))):.4g}")
             edges.append((sender, add(_Node("grad", lines, scope)), shape))
@@ -590,11 +597,12 @@ def _dot_label(lines):
 
 
 def _emit(nodes, edges, captions, rankdir, legend, backward):
+    kinds = _LEGEND[backward] + tuple(k for k in ("scope", "folded") if any(n.kind == k for n in nodes))
     graph = Graph(name="backward" if backward else "forward",
                   # newrank: rank the whole graph at once, so the invisible edges that stack
                   # scope boxes (_stack_scope_boxes) hold across boxes too
-                  graph_attr=dict(rankdir=rankdir, label="\n".join(captions), labelloc="b", newrank="true",
-                                  fontname="Helvetica", fontsize="10"),
+                  graph_attr=dict(rankdir=rankdir, label=_caption(captions, kinds if legend else ()),
+                                  labelloc="b", newrank="true", fontname="Helvetica", fontsize="10"),
                   node_attr=dict(style="filled", fontname="Helvetica", fontsize="10"),
                   edge_attr=dict(fontname="Helvetica", fontsize="9"))
     # one subgraph per scope path (and each of its parents), filled bottom-up and then nested
@@ -623,8 +631,7 @@ def _emit(nodes, edges, captions, rankdir, legend, backward):
         main = nodes[s].main and nodes[d].main
         graph.edge(f"n{s}", f"n{d}", label=graphviz.nohtml(label), weight="10" if main else "1")
     _stack_scope_boxes(graph, nodes, edges)
-    if legend:
-        _add_legend(graph, _LEGEND[backward] + tuple(k for k in ("scope", "folded") if any(n.kind == k for n in nodes)))
+    graph.captions = captions
     return graph
 
 
@@ -665,14 +672,15 @@ def _stack_scope_boxes(graph, nodes, edges):
                     graph.edge(f"n{i}", f"n{j}", style="invis")
 
 
-def _add_legend(graph, kinds):
-    with graph.subgraph(name="cluster_legend") as box:
-        box.attr(label="legend", style="rounded", color="#bbbbbb", fontname="Helvetica", fontsize="10")
-        for kind in kinds:
-            text, attributes = _STYLES[kind]
-            box.node(f"legend_{kind}", text, **attributes)
-        for a, b in zip(kinds, kinds[1:]):  # a column of invisible links keeps the legend tidy
-            box.edge(f"legend_{a}", f"legend_{b}", style="invis")
+def _caption(captions, kinds):
+    """The text under the graph, with the legend as a row of coloured cells. An HTML-like label
+    rather than legend nodes: the graph's nodes stay exactly its ops and tensors."""
+    if not kinds:
+        return "\n".join(captions)
+    cells = "".join(f'<td bgcolor="{_STYLES[k][1]["fillcolor"]}" border="1">{html.escape(_STYLES[k][0])}</td>'
+                    for k in kinds)
+    rows = "".join(f'<tr><td colspan="{len(kinds)}">{html.escape(c)}</td></tr>' for c in captions)
+    return f'<<table border="0" cellspacing="4" cellpadding="4"><tr>{cells}</tr>{rows}</table>>'
 
 
 # --------------------------------------------------------------------------------------------
@@ -684,7 +692,7 @@ def draw_graph(root, *, backward=False, show_values=False, rankdir="TB", max_nod
 
     Forward view: a node per op (name, parameters, output shape and dtype) and per leaf (name,
     shape, dtype; after backward the gradient's shape and norm); edges carry shapes; parameters,
-    inputs/constants, ops and the output have their own colours (see the legend). A tensor used
+    inputs/constants, ops and the output have their own colours (the legend under the graph). A tensor used
     several times is drawn once. Ops made inside `tinygrad_edu.scope("name")` are boxed together.
 
     backward=True: the graph backpropagation walks, one node per VJP naming its rule, with the
@@ -695,6 +703,9 @@ def draw_graph(root, *, backward=False, show_values=False, rankdir="TB", max_nod
     max_nodes: above this many nodes, scopes collapse into single boxes (deepest first) and, if
     that is not enough, the nodes farthest from the output fold into one; a note says how many
     were folded. None draws everything. legend=False leaves the legend out.
+
+    Node labels write shapes as Python prints them, (10, 3, 24, 24); edges use the short form
+    10x3x24x24. After drawing, `graph.captions` holds the caption lines (counts, folding notes).
 
     The result is a plain graphviz.Digraph: `.source` is the DOT text, `.render(...)`/`.pipe(...)`
     need the Graphviz program `dot`, and Jupyter displays it inline.
@@ -784,6 +795,6 @@ def run_graph_command(args):
     except GraphvizNotFoundError as error:
         print(f"tinygrad-edu graph: error: {error}", file=sys.stderr)
         return 1
-    caption = graph.graph_attr["label"].splitlines()[0].split(" (")[0]      # e.g. 'forward graph: 19 ops, 10 leaves'
+    caption = graph.captions[0].split(" (")[0]      # e.g. 'forward graph: 19 ops, 10 leaves'
     print(f"wrote {out}  ({caption}; model {args.model}, batch {args.batch})")
     return 0
