@@ -395,7 +395,7 @@ def add_explain_command(subparsers):
     parser.add_argument("--dilation", type=typed(_int_or_pair, "dilation"), default=1, help="conv2d (default 1)")
     parser.add_argument("--groups", type=int, default=1, help="conv2d (default 1)")
     parser.add_argument("--no-bias", action="store_true", help="conv2d: leave the bias gradient out")
-    parser.set_defaults(handler=run_explain_command)
+    parser.set_defaults(run=run_explain_command)
     return parser
 
 
@@ -414,6 +414,6 @@ def run_explain_command(args):
             explain("max_pool2d", input=args.input, kernel_size=args.kernel_size, stride=args.stride,
                     padding=args.padding)
     except (TypeError, ValueError) as error:
-        print(f"tinygrad-edu explain: error: {error}", file=sys.stderr)
+        print(f"tinygrad-edu: error: explain: {error}", file=sys.stderr)
         return 2
     return 0

@@ -207,14 +207,17 @@ def summary(fn, *example_inputs, params=None, print_table=True):
 # --------------------------------------------------------------------------------------------
 def add_summary_command(subparsers):
     """Register `tinygrad-edu summary` with the command line's argparse subparsers."""
+    from . import models
+
     parser = subparsers.add_parser(
         "summary", help="print a model's layers with their output shapes and parameter counts",
         description="Run one batch of MNIST digits through a model and print each layer's output shape "
                     "and parameter count, in execution order.",
         epilog="example: tinygrad-edu summary --model seed")
-    parser.add_argument("--model", default="seed", help="seed or wide (default seed)")
+    parser.add_argument("--model", default="seed", choices=list(models.ARCHITECTURES),
+                        help="which of tinygrad_edu.models (default seed)")
     parser.add_argument("--batch", type=int, default=10, help="digits in the batch (default 10)")
-    parser.set_defaults(handler=run_summary_command)
+    parser.set_defaults(run=run_summary_command)
     return parser
 
 
@@ -226,7 +229,7 @@ def run_summary_command(args):
     try:
         params, images, _ = example_batch(args.model, args.batch)
     except ValueError as error:
-        print(f"tinygrad-edu summary: error: {error}", file=sys.stderr)
+        print(f"tinygrad-edu: error: summary: {error}", file=sys.stderr)
         return 2
     summary(models.forward, images, params=params)
     return 0

@@ -746,6 +746,8 @@ def example_batch(model="seed", batch=10):
 
 def add_graph_command(subparsers):
     """Register `tinygrad-edu graph` with the command line's argparse subparsers."""
+    from . import models
+
     parser = subparsers.add_parser(
         "graph", help="draw a model's computation graph (forward, or --backward) as SVG/PNG/PDF/DOT",
         description="Run one batch of MNIST digits through a model, backpropagate its loss, and draw the "
@@ -753,14 +755,15 @@ def add_graph_command(subparsers):
                     "gradient's shape. The format follows --out's suffix (.svg .png .pdf need Graphviz's "
                     "`dot`; .dot/.gv write the DOT text).",
         epilog="example: tinygrad-edu graph --model seed --out graph.svg")
-    parser.add_argument("--model", default="seed", help="seed or wide (default seed)")
+    parser.add_argument("--model", default="seed", choices=list(models.ARCHITECTURES),
+                        help="which of tinygrad_edu.models (default seed)")
     parser.add_argument("--out", default="graph.svg", help="the file to write (default graph.svg)")
     parser.add_argument("--backward", action="store_true", help="draw the backward graph (the VJP rules)")
     parser.add_argument("--batch", type=int, default=10, help="digits in the batch (default 10)")
     parser.add_argument("--rankdir", default="TB", choices=("TB", "LR"), help="top to bottom or left to right")
     parser.add_argument("--max-nodes", type=int, default=DEFAULT_MAX_NODES,
                         help=f"fold scopes beyond this many nodes (default {DEFAULT_MAX_NODES})")
-    parser.set_defaults(handler=run_graph_command)
+    parser.set_defaults(run=run_graph_command)
     return parser
 
 
@@ -773,13 +776,13 @@ def run_graph_command(args):
     out = pathlib.Path(args.out)
     fmt = out.suffix.lstrip(".").lower()
     if fmt not in ("svg", "png", "pdf", "dot", "gv"):
-        print(f"tinygrad-edu graph: error: --out must end in .svg, .png, .pdf, .dot or .gv, got {args.out!r}",
+        print(f"tinygrad-edu: error: graph: --out must end in .svg, .png, .pdf, .dot or .gv, got {args.out!r}",
               file=sys.stderr)
         return 2
     try:
         params, images, labels = example_batch(args.model, args.batch)
     except ValueError as error:
-        print(f"tinygrad-edu graph: error: {error}", file=sys.stderr)
+        print(f"tinygrad-edu: error: graph: {error}", file=sys.stderr)
         return 2
     loss = models.loss_fn(params, images, labels)
     loss.name = "loss"
@@ -793,7 +796,7 @@ def run_graph_command(args):
         else:
             out.write_bytes(graph.pipe(format=fmt))
     except GraphvizNotFoundError as error:
-        print(f"tinygrad-edu graph: error: {error}", file=sys.stderr)
+        print(f"tinygrad-edu: error: graph: {error}", file=sys.stderr)
         return 1
     caption = graph.captions[0].split(" (")[0]      # e.g. 'forward graph: 19 ops, 10 leaves'
     print(f"wrote {out}  ({caption}; model {args.model}, batch {args.batch})")
