@@ -1,0 +1,83 @@
+"""Saving and loading a model's parameters as a `.npz` file.
+
+A checkpoint is a plain NumPy archive: one array per parameter, under its name (`conv1.weight`,
+...), plus a few `meta.*` entries (the architecture's name, a format version). Loading uses
+`allow_pickle=False`, so a checkpoint can never run code, and checks every name and shape against
+the architecture before anything is used: a checkpoint of another model, or a damaged one, is
+refused with a message that says what differs.
+"""
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from . import models
+from .engine import Tensor
+
+FORMAT_VERSION = 1
+_META = "meta."
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be read or does not fit the model; the message says why."""
+
+
+def save_checkpoint(path, params, model=None):
+    """Write `params` ({name: Tensor}) to `path` (.npz), recording the architecture's name.
+
+    The arrays are stored bit for bit (no compression, no conversion)."""
+    model = model or models.model_name(params)
+    arrays = {name: np.asarray(p.data if isinstance(p, Tensor) else p) for name, p in params.items()}
+    arrays[_META + "model"] = np.array(model)
+    arrays[_META + "format"] = np.array(FORMAT_VERSION)
+    path = Path(path)
+    with open(path, "wb") as f:  # an open file: np.savez would otherwise append ".npz" to the name
+        np.savez(f, **arrays)
+    return path
+
+
+def load_checkpoint(path, model=None):
+    """-> (params, model_name): the parameters as Tensors with requires_grad=True.
+
+    model: the architecture expected ("seed" or "wide"); None takes the one the file records.
+    Raises FileNotFoundError for a missing file and CheckpointError for an unreadable file or a
+    mismatch in the model, the parameter names or their shapes."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {name: archive[name] for name in archive.files}
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
+        raise CheckpointError(f"checkpoint {path.name}: not a readable .npz file ({e})") from None
+
+    recorded = str(arrays.pop(_META + "model")) if _META + "model" in arrays else None
+    arrays.pop(_META + "format", None)
+    if model is None:
+        if recorded is None:
+            raise CheckpointError(f"checkpoint {path.name}: it does not record its model; "
+                                  f"pass the model name explicitly")
+        model = recorded
+    if model not in models.ARCHITECTURES:
+        raise CheckpointError(f"checkpoint {path.name}: unknown model {model!r} "
+                              f"(known: {', '.join(models.ARCHITECTURES)})")
+    if recorded is not None and recorded != model:
+        raise CheckpointError(f"checkpoint {path.name} holds a {recorded!r} model, not {model!r}")
+
+    expected = models.param_shapes(model)
+    problems = []
+    missing = [name for name in expected if name not in arrays]
+    unexpected = [name for name in arrays if name not in expected]
+    if missing:
+        problems.append(f"missing {', '.join(missing)}")
+    if unexpected:
+        problems.append(f"unexpected {', '.join(unexpected)}")
+    for name, shape in expected.items():
+        if name in arrays and arrays[name].shape != shape:
+            problems.append(f"{name} has shape {arrays[name].shape}, expected {shape}")
+        elif name in arrays and not np.issubdtype(arrays[name].dtype, np.floating):
+            problems.append(f"{name} has dtype {arrays[name].dtype}, expected floating point")
+    if problems:
+        raise CheckpointError(f"checkpoint {path.name} does not fit the {model!r} model: " + "; ".join(problems))
+    params = {name: Tensor(arrays[name], requires_grad=True, name=name) for name in expected}
+    return params, model

@@ -1,0 +1,177 @@
+"""The `tinygrad-edu` command (also `python -m tinygrad_edu`).
+
+    tinygrad-edu train [--model seed|wide] [--epochs N] [--batch-size N] [--lr LR]
+                       [--optimizer sgd|adam] [--data DIR] [--seed N] [--out DIR]
+    tinygrad-edu evaluate --checkpoint FILE [--data DIR]
+
+Each subcommand is registered by one small `add_<name>_command(subparsers)` function listed in
+COMMANDS; it adds its arguments and sets `run=` to the function that does the work, which gets
+the parsed arguments and returns the exit status. To add a command, write such a function and
+append it to COMMANDS.
+
+Mistakes in the arguments, and expected failures such as a missing or damaged data file, end in
+one line on stderr (`tinygrad-edu: error: ...`) and a non-zero exit status, never a traceback.
+"""
+import argparse
+import sys
+from pathlib import Path
+
+PROG = "tinygrad-edu"
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse, but an error is one line (no usage block above it) and exit status 2."""
+
+    def error(self, message):
+        self.exit(2, f"{PROG}: error: {message} (see '{self.prog} --help')\n")
+
+
+class CommandError(Exception):
+    """A failure to report as one line, not a traceback."""
+
+
+# ---- argument types: each refuses a bad value with a message argparse prints on one line ----
+def positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def non_negative_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def existing_directory(text):
+    if not Path(text).is_dir():
+        raise argparse.ArgumentTypeError(f"directory {text!r} does not exist")
+    return text
+
+
+def existing_file(text):
+    if not Path(text).is_file():
+        raise argparse.ArgumentTypeError(f"file {text!r} does not exist")
+    return text
+
+
+# ---- train ----------------------------------------------------------------------------------
+def add_train_command(subparsers):
+    from .train import DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS, DEFAULT_LR, DEFAULT_OPTIMIZER
+
+    parser = subparsers.add_parser(
+        "train", help="train a CNN on MNIST and write a checkpoint, plots and metrics",
+        description="Train a small CNN on MNIST (by default the 5,000 digits bundled with the "
+                    "package) and write checkpoint.npz, curves.png, filters.png, feature_maps.png "
+                    "and metrics.json into --out.")
+    parser.add_argument("--model", choices=["seed", "wide"], default="seed",
+                        help="seed: 3 and 6 filters, 80 hidden; wide: 16 and 32 filters, 128 hidden "
+                             "(default: seed)")
+    parser.add_argument("--epochs", type=positive_int, default=DEFAULT_EPOCHS,
+                        help=f"passes over the training digits (default: {DEFAULT_EPOCHS})")
+    parser.add_argument("--batch-size", type=positive_int, default=DEFAULT_BATCH_SIZE,
+                        help=f"digits per step (default: {DEFAULT_BATCH_SIZE})")
+    parser.add_argument("--lr", type=positive_float, default=None,
+                        help="peak learning rate, decayed to 0 along a cosine (default: "
+                             + ", ".join(f"{v:g} for {k}" for k, v in DEFAULT_LR.items()) + ")")
+    parser.add_argument("--optimizer", choices=list(DEFAULT_LR), default=DEFAULT_OPTIMIZER,
+                        help=f"sgd (momentum 0.9) or adam (default: {DEFAULT_OPTIMIZER})")
+    parser.add_argument("--data", type=existing_directory, default=None, metavar="DIR",
+                        help="a directory with the full MNIST IDX files (train-images-idx3-ubyte[.gz], "
+                             "...); default: the bundled 4,000 / 1,000 digits")
+    parser.add_argument("--seed", type=non_negative_int, default=0,
+                        help="seed for the initial weights and the order of the digits; the same seed "
+                             "gives the same numbers (default: 0)")
+    parser.add_argument("--out", default=None, metavar="DIR",
+                        help="where to write the results (default: runs/<model>)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar, only the epoch lines")
+    parser.set_defaults(run=run_train)
+
+
+def run_train(args):
+    from .train import TrainConfig, train
+
+    out = Path(args.out if args.out is not None else Path("runs") / args.model)
+    if out.exists() and not out.is_dir():
+        raise CommandError(f"--out {str(out)!r} is a file, not a directory")
+    config = TrainConfig(model=args.model, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                         optimizer=args.optimizer, data=args.data, seed=args.seed, out=str(out))
+    train(config, progress=not args.no_progress)
+    return 0
+
+
+# ---- evaluate ---------------------------------------------------------------------------------
+def add_evaluate_command(subparsers):
+    parser = subparsers.add_parser(
+        "evaluate", help="test accuracy and confusion matrix of a saved checkpoint",
+        description="Load a checkpoint written by 'train' and report its accuracy on the test "
+                    "digits, with a confusion matrix.")
+    parser.add_argument("--checkpoint", type=existing_file, required=True, metavar="FILE",
+                        help="a checkpoint.npz written by 'tinygrad-edu train'")
+    parser.add_argument("--data", type=existing_directory, default=None, metavar="DIR",
+                        help="a directory with the full MNIST IDX files; default: the bundled test digits")
+    parser.set_defaults(run=run_evaluate)
+
+
+def run_evaluate(args):
+    from .train import evaluate, format_confusion_matrix
+
+    accuracy, counts = evaluate(args.checkpoint, args.data)
+    total = int(counts.sum())
+    print(f"test accuracy {100 * accuracy:.2f}% ({int(counts.trace())}/{total} digits)")
+    print(format_confusion_matrix(counts))
+    return 0
+
+
+# ---- the command ------------------------------------------------------------------------------
+COMMANDS = [add_train_command, add_evaluate_command]
+
+
+def build_parser():
+    from . import __version__
+
+    parser = ArgumentParser(prog=PROG, description="tinygrad_edu: train and inspect small CNNs "
+                                                   "built on a readable autograd engine.")
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="command", required=True)
+    for add_command in COMMANDS:
+        add_command(subparsers)
+    return parser
+
+
+def main(argv=None):
+    """Run the command line `argv` (default: sys.argv[1:]); returns the exit status."""
+    args = build_parser().parse_args(argv)
+    from .checkpoint import CheckpointError
+    from .datasets import IDXError
+
+    try:
+        return args.run(args)
+    except (CommandError, CheckpointError, IDXError, OSError) as error:  # OSError: missing/unwritable files
+        print(f"{PROG}: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
