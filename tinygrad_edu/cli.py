@@ -3,6 +3,10 @@
     tinygrad-edu train [--model seed|wide] [--epochs N] [--batch-size N] [--lr LR]
                        [--optimizer sgd|adam] [--data DIR] [--seed N] [--out DIR]
     tinygrad-edu evaluate --checkpoint FILE [--data DIR]
+    tinygrad-edu summary [--model seed|wide]
+    tinygrad-edu graph [--model seed|wide] [--backward] [--out graph.svg]
+    tinygrad-edu explain conv2d --input 10,3,12,12 --weight 6,3,5,5 [--stride 1] [--padding 0]
+    tinygrad-edu explain max_pool2d --input 10,6,8,8 --kernel-size 2
 
 Each subcommand is registered by one small `add_<name>_command(subparsers)` function listed in
 COMMANDS; it adds its arguments and sets `run=` to the function that does the work, which gets
@@ -142,7 +146,12 @@ def run_evaluate(args):
 
 
 # ---- the command ------------------------------------------------------------------------------
-COMMANDS = [add_train_command, add_evaluate_command]
+# summary, graph and explain live beside what they show (tinygrad_edu.summary, .viz, .explain)
+from .explain import add_explain_command  # noqa: E402
+from .summary import add_summary_command  # noqa: E402
+from .viz import add_graph_command  # noqa: E402
+
+COMMANDS = [add_train_command, add_evaluate_command, add_summary_command, add_graph_command, add_explain_command]
 
 
 def build_parser():
