@@ -1,0 +1,74 @@
+"""The tutorial cannot rot: every code block of docs/conv-backprop.md runs here.
+
+- ```python blocks run in order, in one namespace, as a reader would run them;
+- ```text blocks show printed output: each must appear, line for line, in what the python blocks
+  before it printed;
+- ```console blocks hold `$ tinygrad-edu ...` commands: each runs through the real command line
+  (`python -m tinygrad_edu`) and must succeed.
+"""
+import contextlib
+import io
+import pathlib
+import re
+import shlex
+import subprocess
+import sys
+
+import pytest
+
+DOCS = pathlib.Path(__file__).resolve().parent.parent / "docs"
+TUTORIAL = DOCS / "conv-backprop.md"
+FENCE = re.compile(r"^```(\w+)\n(.*?)^```", re.S | re.M)
+
+
+def blocks(path):
+    return [(kind, body) for kind, body in FENCE.findall(path.read_text())]
+
+
+def normalise(text):
+    return [line.rstrip() for line in text.strip().splitlines()]
+
+
+def test_the_tutorial_has_every_kind_of_block():
+    kinds = [kind for kind, _ in blocks(TUTORIAL)]
+    assert kinds.count("python") >= 20 and "text" in kinds and "console" in kinds
+
+
+def test_python_blocks_run_in_order_and_text_blocks_match_their_output(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)          # anything a block writes lands here
+    namespace = {"__name__": "tutorial"}
+    printed = io.StringIO()
+    for number, (kind, body) in enumerate(blocks(TUTORIAL), 1):
+        if kind == "python":
+            with contextlib.redirect_stdout(printed):
+                try:
+                    exec(compile(body, f"{TUTORIAL.name} block {number}", "exec"), namespace)
+                except Exception as error:
+                    pytest.fail(f"block {number} of {TUTORIAL.name} failed: {error!r}\n{body}")
+        elif kind == "text":
+            shown, output = normalise(body), normalise(printed.getvalue())
+            starts = [i for i, line in enumerate(output) if line == shown[0]]
+            assert any(output[i:i + len(shown)] == shown for i in starts), \
+                f"text block {number} is not what the code before it prints:\n{body}"
+
+
+def test_console_blocks_run_through_the_command_line(tmp_path):
+    commands = [line[2:] for kind, body in blocks(TUTORIAL) if kind == "console"
+                for line in body.splitlines() if line.startswith("$ ")]
+    assert commands
+    for command in commands:
+        argv = shlex.split(command)
+        assert argv[0] == "tinygrad-edu"
+        result = subprocess.run([sys.executable, "-m", "tinygrad_edu"] + argv[1:], cwd=tmp_path,
+                                capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, f"`{command}` failed:\n{result.stdout}\n{result.stderr}"
+        for word in argv:
+            if word.endswith((".svg", ".png")):
+                assert (tmp_path / word).stat().st_size > 1000
+
+
+def test_the_pictures_the_docs_show_exist():
+    for image in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", TUTORIAL.read_text()):
+        path = DOCS / image
+        assert path.exists(), f"{TUTORIAL.name} shows {image}, which is missing"
+        assert path.read_text().lstrip().startswith("<?xml") if path.suffix == ".svg" else path.stat().st_size

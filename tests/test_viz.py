@@ -1,0 +1,383 @@
+"""draw_graph: the DOT it writes and the SVG that Graphviz's `dot` really renders from it."""
+import inspect
+import re
+import shutil
+import sys
+import time
+import xml.etree.ElementTree as ET
+
+import graphviz
+import numpy as np
+import pytest
+
+import tinygrad_edu as tg
+import tinygrad_edu.functional as F
+from tinygrad_edu import models
+from tinygrad_edu.viz import GraphvizNotFoundError
+
+needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's dot is not installed")
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+# ---- reading what draw_graph wrote ------------------------------------------------------------
+def dot_nodes(graph):
+    """{node id: label} of the graph's own nodes (the legend's are left out)."""
+    found = re.findall(r'^\s*(n\d+) \[label="((?:[^"\\]|\\.)*)"', graph.source, flags=re.M)
+    return {name: label.replace("\\n", "\n") for name, label in found}
+
+
+def dot_edges(graph):
+    """[(source, target, label)] between the graph's own nodes."""
+    found = re.findall(r'^\s*(n\d+) -> (n\d+) \[label=("[^"]*"|[^ \]]+)', graph.source, flags=re.M)
+    return [(s, d, label.strip('"')) for s, d, label in found]
+
+
+def dot_cluster_tree(graph):
+    """[(cluster label, the label of the cluster it sits in, or None)] for the scope clusters (the
+    legend left out), in the order they are written, read by following the braces."""
+    found, stack = [], []
+    for line in graph.source.splitlines():
+        line = line.strip()
+        if line.startswith("subgraph cluster_"):
+            stack.append(None)
+        elif stack and stack[-1] is None and line.startswith("graph ["):
+            stack[-1] = re.search(r'label="?([^" \]]+)"?', line).group(1)
+            found.append((stack[-1], stack[-2] if len(stack) > 1 else None))
+        elif line == "}" and stack:
+            stack.pop()
+    return found
+
+
+def dot_node_clusters(graph):
+    """{first line of a node's label: the label of the cluster it is drawn in, or None}."""
+    where, stack = {}, []
+    for line in graph.source.splitlines():
+        line = line.strip()
+        if line.startswith("subgraph cluster_"):
+            stack.append(None)
+        elif stack and stack[-1] is None and line.startswith("graph ["):
+            stack[-1] = re.search(r'label="?([^" \]]+)"?', line).group(1)
+        elif line == "}" and stack:
+            stack.pop()
+        elif re.match(r"n\d+ \[label=", line):
+            where[re.match(r'n\d+ \[label="?([^"\\]+)', line).group(1)] = stack[-1] if stack else None
+    return where
+
+
+def dot_clusters(graph):
+    """The labels of the scope clusters, in the order they are written."""
+    return [label for label, _ in dot_cluster_tree(graph)]
+
+
+def svg_of(graph):
+    root = ET.fromstring(graph.pipe(format="svg"))
+    groups = {"node": [], "edge": [], "cluster": []}
+    for g in root.iter(f"{SVG}g"):
+        kind = g.get("class")
+        if kind in groups:
+            title = g.find(f"{SVG}title").text
+            texts = [t.text or "" for t in g.iter(f"{SVG}text")]
+            groups[kind].append((title, texts))
+    return groups
+
+
+def own(items):
+    """Leave out the legend's nodes, edges and cluster."""
+    return [(title, texts) for title, texts in items if "legend" not in title]
+
+
+# ---- models -----------------------------------------------------------------------------------
+def small_model():
+    """x (4, 3) -> fc (matmul, add, relu) -> h * h (h reused) -> sum -> * 0.5: 6 ops, 4 leaves."""
+    rng = np.random.default_rng(0)
+    x = tg.Tensor(rng.standard_normal((4, 3)).astype(np.float32), name="x")
+    W = tg.Tensor(rng.standard_normal((3, 2)).astype(np.float32), requires_grad=True, name="W")
+    b = tg.Tensor(np.zeros(2, np.float32), requires_grad=True, name="b")
+    with tg.scope("fc"):
+        h = (x @ W + b).relu()
+    loss = (h * h).sum() * 0.5
+    return loss, dict(x=x, W=W, b=b, h=h)
+
+
+def seed_loss():
+    params = models.init_params("seed", rng=0)
+    x = tg.Tensor(np.random.default_rng(1).random((10, 1, 28, 28), dtype=np.float32), name="images")
+    y = np.arange(10) % 10
+    loss = models.loss_fn(params, x, y)
+    return loss, params
+
+
+def reachable(root, grad_only=False):
+    """An independent count of the distinct tensors and of the op-input edges under root."""
+    seen, stack, n_edges = {id(root): root}, [root], 0
+    while stack:
+        t = stack.pop()
+        for x in t.inputs:
+            if grad_only and not x.requires_grad:
+                continue
+            n_edges += 1
+            if id(x) not in seen:
+                seen[id(x)] = x
+                stack.append(x)
+    return list(seen.values()), n_edges
+
+
+# ---- forward view -----------------------------------------------------------------------------
+def test_known_model_node_and_edge_counts_in_dot():
+    loss, _ = small_model()
+    graph = tg.draw_graph(loss)
+    assert isinstance(graph, graphviz.Digraph)
+    nodes, edges = dot_nodes(graph), dot_edges(graph)
+    # ops: matmul, add, relu, mul, sum, mul; leaves: x, W, b, the constant 0.5
+    assert len(nodes) == 10
+    # matmul 2 + add 2 + relu 1 + mul 2 (h twice) + sum 1 + mul 2
+    assert len(edges) == 10
+    assert "6 ops, 4 leaves" in graph.source
+
+
+@needs_dot
+def test_known_model_counts_in_rendered_svg():
+    loss, _ = small_model()
+    svg = svg_of(tg.draw_graph(loss))
+    assert len(own(svg["node"])) == 10
+    assert len(own(svg["edge"])) == 10
+    assert [texts[0] for _, texts in svg["cluster"]] == ["fc"]
+
+
+@needs_dot
+def test_the_legend_is_under_the_graph_and_adds_no_nodes():
+    loss, _ = small_model()
+    graph = tg.draw_graph(loss)
+    assert all(name.startswith("n") for name in re.findall(r"^\s*(\w+) \[label=", graph.source, flags=re.M))
+    texts = [t.text for t in ET.fromstring(graph.pipe(format="svg")).iter(f"{SVG}text")]
+    for entry in ("parameter (leaf, requires grad)", "input / constant (leaf)", "op (and its result)", "output",
+                  "forward graph: 6 ops, 4 leaves"):
+        assert entry in texts
+    assert "parameter (leaf" not in tg.draw_graph(loss, legend=False).source
+
+
+def test_reused_tensor_is_drawn_once():
+    loss, t = small_model()
+    graph = tg.draw_graph(loss)
+    relu_nodes = [n for n, label in dot_nodes(graph).items() if label.startswith("relu")]
+    assert len(relu_nodes) == 1
+    out_edges = [e for e in dot_edges(graph) if e[0] == relu_nodes[0]]
+    assert len(out_edges) == 2 and all(label == "4x2" for _, _, label in out_edges)
+
+
+def test_labels_carry_names_shapes_dtypes_and_edges_carry_shapes():
+    loss, _ = small_model()
+    labels = dot_nodes(tg.draw_graph(loss)).values()
+    assert "x\n(4, 3) float32" in labels
+    assert "W\n(3, 2) float32" in labels
+    assert "matmul\n(4, 2) float32" in labels
+    assert "const 0.5\n() float32" in labels
+    edge_labels = sorted(label for _, _, label in dot_edges(tg.draw_graph(loss)))
+    assert edge_labels == sorted(["4x3", "3x2", "4x2", "2", "4x2", "4x2", "4x2", "4x2", "scalar", "scalar"])
+
+
+def test_gradient_shape_and_norm_appear_after_backward():
+    loss, t = small_model()
+    assert "grad" not in "".join(dot_nodes(tg.draw_graph(loss)).values())
+    loss.backward()
+    labels = list(dot_nodes(tg.draw_graph(loss)).values())
+    norm = np.linalg.norm(t["W"].grad.data)
+    assert f"W\n(3, 2) float32\ngrad (3, 2)  |g|={norm:.4g}" in labels
+
+
+def test_show_values_and_rankdir():
+    loss, _ = small_model()
+    graph = tg.draw_graph(loss, show_values=True, rankdir="LR")
+    assert "rankdir=LR" in graph.source
+    labels = "\n".join(dot_nodes(graph).values())
+    assert "values [0.5]" in labels and "min " in labels and " max " in labels
+
+
+def test_scope_nesting_becomes_nested_clusters():
+    x = tg.Tensor(np.ones((2, 2), np.float32), requires_grad=True, name="x")
+    with tg.scope("block"):
+        with tg.scope("inner"):
+            y = x.exp()
+        z = y.sum()
+    assert sorted(dot_cluster_tree(tg.draw_graph(z))) == [("block", None), ("inner", "block")]
+
+
+@needs_dot
+def test_seed_model_forward_graph():
+    loss, params = seed_loss()
+    graph = tg.draw_graph(loss)
+    tensors, n_edges = reachable(loss)
+    nodes, edges = dot_nodes(graph), dot_edges(graph)
+    assert len(nodes) == len(tensors) and len(edges) == n_edges
+    labels = "\n".join(nodes.values())
+    for text in ("conv2d stride=1 pad=0", "max_pool2d kernel=2 stride=2 pad=0", "cross_entropy reduction=mean",
+                 "images\n(10, 1, 28, 28) float32", "conv1.weight\n(3, 1, 5, 5) float32",
+                 "conv2.weight\n(6, 3, 5, 5) float32"):
+        assert text in labels
+    for shape in ((10, 3, 24, 24), (10, 3, 12, 12), (10, 6, 8, 8), (10, 6, 4, 4), (10, 96), (10, 80), (10, 10)):
+        assert f"{shape} float32" in labels                                    # nodes: as Python prints it
+        assert any(label == "x".join(map(str, shape)) for _, _, label in edges)  # edges: 10x3x24x24
+    assert dot_clusters(graph) == ["conv1", "conv2", "fc1", "fc2", "loss"][:len(dot_clusters(graph))]
+    assert {"conv1", "conv2", "fc1", "fc2"} <= set(dot_clusters(graph))
+    svg = svg_of(graph)
+    assert len(own(svg["node"])) == len(tensors) and len(own(svg["edge"])) == n_edges
+    cluster_names = {texts[0] for _, texts in own(svg["cluster"])}
+    assert {"conv1", "conv2", "fc1", "fc2"} <= cluster_names
+    # each layer's parameters are drawn inside its box, the input outside every box
+    where = dot_node_clusters(graph)
+    for name in params:
+        assert where[name] == name.split(".")[0]
+    assert where["images"] is None
+
+
+# ---- backward view ----------------------------------------------------------------------------
+def test_backward_graph_of_the_seed_model_names_the_vjp_rules():
+    loss, params = seed_loss()
+    loss.backward()
+    graph = tg.draw_graph(loss, backward=True)
+    nodes, edges = dot_nodes(graph), dot_edges(graph)
+    labels = list(nodes.values())
+    # one VJP node per (op, input that requires grad)
+    tensors, _ = reachable(loss, grad_only=True)
+    n_vjps = sum(1 for t in tensors for i, x in enumerate(t.inputs) if x.requires_grad)
+    assert sum(1 for label in labels if " d/d" in label) == n_vjps
+    conv2_dx = [label for label in labels if label.startswith("conv2d d/dx:")]
+    assert conv2_dx == ["conv2d d/dx: full-corr(dilate(g), flip(W) swapped (C_in, C_out, kH, kW))\n"
+                        "pad g by 4; flip(W^T) (3, 6, 5, 5)"]  # conv1's input needs no gradient
+    assert sum(label.startswith("conv2d d/dw: corr(x, g)") for label in labels) == 2
+    assert any(label.startswith("cross_entropy d/dlogits: (softmax(logits) - onehot(target)) * g / N") for label in labels)
+    assert any(label.startswith("max_pool2d d/dx: route g to each window's first max") for label in labels)
+    assert any("then sum to (1, 6, 1, 1) (undo broadcast)" in label for label in labels)
+    # every parameter ends in a .grad node, with its gradient's norm
+    for name, p in params.items():
+        norm = np.linalg.norm(p.grad.data)
+        assert f"{name}.grad\n{p.shape} float32\n|g|={norm:.4g}" in labels
+    # gradient shapes on the edges: the seed question's delta and its answer
+    conv2_node = next(n for n, label in nodes.items() if label.startswith("conv2d d/dx"))
+    into = [label for s, d, label in edges if d == conv2_node]
+    out_of = [label for s, d, label in edges if s == conv2_node]
+    assert into == ["10x6x8x8"] and out_of == ["10x3x12x12"]
+    assert labels[0].startswith("seed: dL/dL = 1") or any(label.startswith("seed:") for label in labels)
+
+
+def test_backward_accumulates_a_reused_tensors_gradients():
+    loss, _ = small_model()
+    graph = tg.draw_graph(loss, backward=True)
+    nodes = dot_nodes(graph)
+    plus = [n for n, label in nodes.items() if label.startswith("+\n2 grads")]
+    assert len(plus) == 1
+    assert sum(1 for s, d, _ in dot_edges(graph) if d == plus[0]) == 2
+    assert "mul d/dx: g * y" in nodes.values() and "mul d/dy: g * x" in nodes.values()
+
+
+def test_backward_graph_of_a_users_primitive_shows_its_vjp_source():
+    cube = tg.primitive(lambda x: x ** 3, "cube")
+    tg.defvjp(cube, lambda g, ans, x: g * 3 * x * x)
+    w = tg.Tensor(np.ones(3, np.float32), requires_grad=True, name="w")
+    labels = dot_nodes(tg.draw_graph(cube(w).sum(), backward=True)).values()
+    assert "cube d/dx: g * 3 * x * x" in labels
+
+
+def test_backward_of_an_output_without_grad_is_a_clear_error():
+    with pytest.raises(ValueError, match="does not require grad"):
+        tg.draw_graph(tg.Tensor(np.ones(2)).exp(), backward=True)
+    with pytest.raises(TypeError, match="expected a Tensor"):
+        tg.draw_graph(np.ones(2))
+    with pytest.raises(ValueError, match="rankdir"):
+        tg.draw_graph(tg.Tensor(np.ones(2)), rankdir="up")
+
+
+# ---- rendering --------------------------------------------------------------------------------
+@needs_dot
+def test_render_writes_svg_and_png_and_jupyter_gets_svg(tmp_path):
+    loss, _ = seed_loss()
+    graph = tg.draw_graph(loss)
+    svg_path = graph.render(tmp_path / "seed", format="svg", cleanup=True)
+    png_path = graph.render(tmp_path / "seed", format="png", cleanup=True)
+    assert open(svg_path).read().lstrip().startswith("<?xml")
+    assert open(png_path, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+    bundle = graph._repr_mimebundle_()       # what Jupyter calls to display it inline
+    assert "<svg" in bundle["image/svg+xml"]
+
+
+def test_without_the_dot_binary_the_source_works_and_rendering_says_how_to_install(monkeypatch, tmp_path):
+    loss, _ = small_model()
+    monkeypatch.setenv("PATH", "")
+    graph = tg.draw_graph(loss)
+    assert graph.source.startswith("digraph forward")
+    for render in (lambda: graph.pipe(format="svg"),
+                   lambda: graph.render(tmp_path / "g", format="png"),
+                   lambda: graph._repr_mimebundle_()):
+        with pytest.raises(GraphvizNotFoundError, match="apt-get install graphviz") as info:
+            render()
+        assert isinstance(info.value, graphviz.ExecutableNotFound)  # existing handlers still catch it
+
+
+# ---- big graphs -------------------------------------------------------------------------------
+def deep_scoped_graph(blocks=100, layers=25):
+    """10,000 ops (4 per layer) in `blocks` scopes of `layers` sub-scopes each."""
+    w = tg.Tensor(np.eye(4, dtype=np.float32), requires_grad=True, name="w")
+    h = tg.Tensor(np.ones((2, 4), np.float32), name="x")
+    for block in range(blocks):
+        with tg.scope(f"block{block}"):
+            for layer in range(layers):
+                with tg.scope(f"layer{layer}"):
+                    h = ((h @ w) * 0.5).tanh() + 1.0
+    return h
+
+
+def test_ten_thousand_ops_build_quickly_and_fold_into_scope_boxes():
+    out = deep_scoped_graph()
+    assert len(reachable(out)[0]) > 10_000
+    start = time.perf_counter()
+    graph = tg.draw_graph(out)
+    backward = tg.draw_graph(out, backward=True)
+    elapsed = time.perf_counter() - start
+    assert elapsed < 4, f"two 10,000-op graphs took {elapsed:.2f}s"   # about 0.2 s each here
+    for g in (graph, backward):
+        nodes = dot_nodes(g)
+        assert len(nodes) <= 200
+        boxes = [label for label in nodes.values() if label.startswith("block")]
+        assert len(boxes) == 100 and "nodes folded" in boxes[0]
+        assert re.search(r"\d+ of \d+ nodes folded into 100 scope boxes", g.source)
+
+
+def test_deepest_scopes_collapse_first():
+    out = deep_scoped_graph(blocks=3, layers=4)    # 48 ops in 12 layer scopes inside 3 blocks
+    graph = tg.draw_graph(out, max_nodes=30)
+    labels = list(dot_nodes(graph).values())
+    assert sum(label.startswith("layer") for label in labels) == 12      # each layer one box ...
+    assert dot_clusters(graph) == ["block0", "block1", "block2"]        # ... still inside its block
+    assert "scopes of depth 2 and deeper collapsed" in graph.source
+    graph = tg.draw_graph(out, max_nodes=8)
+    assert sum(label.startswith("block") for label in dot_nodes(graph).values()) == 3
+
+
+def test_an_unscoped_chain_folds_what_is_farthest_from_the_output():
+    w = tg.Tensor(np.ones(3, np.float32), requires_grad=True, name="w")
+    h = w
+    for _ in range(10_000):
+        h = h * 1.0001
+    graph = tg.draw_graph(h.sum(), max_nodes=50)
+    nodes = dot_nodes(graph)
+    assert len(nodes) == 50
+    folded = [label for label in nodes.values() if label.startswith("... ")]
+    assert folded == ["... 9954 nodes folded\n(raise max_nodes to see them)"]   # 10,003 - 49 kept
+    assert "9954 of 10003 nodes, the farthest from the output, folded into one node" in graph.source
+
+
+def test_building_never_recurses():
+    w = tg.Tensor(np.ones(2, np.float32), requires_grad=True)
+    h = w
+    for _ in range(20_000):
+        h = h + 1.0
+    depth = len(inspect.stack())
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(depth + 120)   # a recursive walk of 20,000 ops could not fit in this
+    try:
+        forward = tg.draw_graph(h.sum(), max_nodes=None)
+        backward = tg.draw_graph(h.sum(), backward=True)
+    finally:
+        sys.setrecursionlimit(limit)
+    assert len(dot_nodes(forward)) == 20_003
+    assert len(dot_nodes(backward)) <= 200
