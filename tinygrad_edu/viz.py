@@ -698,7 +698,7 @@ def draw_graph(root, *, backward=False, show_values=False, rankdir="TB", max_nod
     backward=True: the graph backpropagation walks, one node per VJP naming its rule, with the
     gradient shapes on the edges.
 
-    show_values: add each tensor's values (all of them when tiny, else min/mean/max).
+    show_values: (forward view) add each tensor's values: all of them when tiny, else min/mean/max.
     rankdir: Graphviz's layout direction, "TB" (top to bottom) or "LR" (left to right).
     max_nodes: above this many nodes, scopes collapse into single boxes (deepest first) and, if
     that is not enough, the nodes farthest from the output fold into one; a note says how many
