@@ -53,8 +53,11 @@ def load_mnist(path=None):
             raw = {key: bundle[key] for key in IDX_FILES}
     else:
         directory = Path(path)
-        if not directory.is_dir():
+        if not directory.exists():
             raise FileNotFoundError(f"load_mnist: data directory {str(directory)!r} does not exist")
+        if not directory.is_dir():
+            raise NotADirectoryError(f"load_mnist: {str(directory)!r} is a file; pass the directory that "
+                                     f"holds the IDX files")
         raw = {}
         for key, name in IDX_FILES.items():
             file = _find_idx_file(directory, name)
