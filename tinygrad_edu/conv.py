@@ -12,8 +12,9 @@ The three conv primitives close over each other's VJPs, so gradients of gradient
 
 Each is linear in each argument, so the VJP of any of them is one of the three again.
 """
+import threading
+
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
 
 from .engine import Tensor, defvjp, primitive
 
@@ -58,31 +59,151 @@ def dilate(x, stride):
     return out
 
 
-def windows(x, kernel, stride, dilation):
-    """A read-only view (N, C, Ho, Wo, kH, kW) of every kernel-sized window of x (N, C, H, W):
-    windows[n, c, i, j, a, b] = x[n, c, i*sh + a*dh, j*sw + b*dw]. No copy is made."""
+class _Scratch(threading.local):
+    """Reusable buffers for the kernels' big temporaries (phase planes, im2col columns, tap
+    products). Memory fresh from the OS is slow to touch the first time (a page fault per page),
+    so each temporary reuses the buffer of the previous call. Results never live here: every
+    array a kernel returns is its own. `release_scratch()` gives the memory back."""
+
+    def __init__(self):
+        self.buffers = {}
+
+    def get(self, name, shape, dtype):
+        size, dtype = int(np.prod(shape)), np.dtype(dtype)
+        buffer = self.buffers.get((name, dtype))
+        if buffer is None or buffer.size < size:
+            buffer = self.buffers[name, dtype] = np.empty(size, dtype)
+        return buffer[:size].reshape(shape)
+
+
+_scratch = _Scratch()
+
+
+def release_scratch():
+    """Free the kernels' reusable temporary buffers (they are re-made on the next call)."""
+    _scratch.buffers.clear()
+
+
+# ---- the layout the fast kernels share ------------------------------------------------------
+# A strided, dilated kernel tap (a, b) reads x_padded[i*sh + a*dh, j*sw + b*dw]. Split the padded
+# image into its stride phases, plane (ph, pw) = x_padded[ph::sh, pw::sw], and that read becomes
+# plane[(a*dh) % sh, (b*dw) % sw][i + (a*dh) // sh, j + (b*dw) // sw]: a plain shifted window.
+# Flatten each plane row by row and compute the output on the plane's full width Wq (the columns
+# j >= Wo are junk, cut off at the end): then a tap's whole window is ONE contiguous run of Ho*Wq
+# numbers, starting at shift_rows*Wq + shift_cols. Every copy and add below moves such runs,
+# which is what NumPy (and memory) does fastest. With stride 1 there is a single plane: the
+# padded image itself.
+def phase_planes(x, padding, stride):
+    """x (N, C, H, W) zero-padded by ((top, bottom), (left, right)) (negative: cropped) and split
+    into stride phases -> (N, C, sh, sw, Hq + 1, Wq), Hq x Wq = ceil(padded size / stride). The
+    extra zero row lets the last run of a shifted window overhang its plane harmlessly."""
+    ((top, bottom), (left, right)), (sh, sw) = padding, stride
+    x = pad(x, ((min(top, 0), min(bottom, 0)), (min(left, 0), min(right, 0))))   # crop only
+    top, bottom, left, right = max(top, 0), max(bottom, 0), max(left, 0), max(right, 0)
     N, C, H, W = x.shape
+    Hq, Wq = -(-(H + top + bottom) // sh), -(-(W + left + right) // sw)
+    planes = _scratch.get("planes", (N, C, sh, sw, Hq + 1, Wq), x.dtype)
+    planes.fill(0)
+    for ph in range(sh):
+        for pw in range(sw):
+            # x rows r with (r + top) % sh == ph land in plane row (r + top) // sh
+            r0, c0 = (ph - top) % sh, (pw - left) % sw
+            rows, cols = x[:, :, r0::sh, c0::sw].shape[2:]
+            i0, j0 = (r0 + top) // sh, (c0 + left) // sw
+            planes[:, :, ph, pw, i0:i0 + rows, j0:j0 + cols] = x[:, :, r0::sh, c0::sw]
+    return planes
+
+
+def interleave(planes):
+    """The inverse of the phase split: planes (C, sh, sw, N, Hq, Wq) -> image (C, N, Hq*sh, Wq*sw)."""
+    C, sh, sw, N, Hq, Wq = planes.shape
+    if sh == sw == 1:
+        return planes[:, 0, 0]
+    image = np.empty((C, N, Hq * sh, Wq * sw), planes.dtype)
+    for ph in range(sh):
+        for pw in range(sw):
+            image[:, :, ph::sh, pw::sw] = planes[:, ph, pw]
+    return image
+
+
+def tap_runs(kernel, stride, dilation, plane_width):
+    """For each tap (a, b): its plane (ph, pw) and where its window's run starts in that plane."""
     (kH, kW), (sh, sw), (dh, dw) = kernel, stride, dilation
-    Ho, Wo = (H - dh * (kH - 1) - 1) // sh + 1, (W - dw * (kW - 1) - 1) // sw + 1
-    sN, sC, sH, sW = x.strides
-    return as_strided(x, (N, C, Ho, Wo, kH, kW), (sN, sC, sH * sh, sW * sw, sH * dh, sW * dw), writeable=False)
+    for a in range(kH):
+        for b in range(kW):
+            (row, ph), (col, pw) = divmod(a * dh, sh), divmod(b * dw, sw)
+            yield a, b, ph, pw, row * plane_width + col
 
 
-def correlate(x, w, stride=(1, 1), dilation=(1, 1), groups=1):
-    """The valid cross-correlation of an already padded x (N, C, H, W) with w (O, C/groups, kH, kW)
-    -> (N, O, Ho, Wo): im2col, then one matrix product per image and group.
+def columns(x, kernel, stride, padding, dilation, groups, out_size):
+    """im2col: every tap's window of x, as matrices (G, C/G*kH*kW, N*Ho*Wq): one row per
+    (channel, tap), one column per output pixel of the plane-wide grid (N, Ho, Wq). Channel-major,
+    so that one matrix product covers the whole batch."""
+    N, C = x.shape[:2]
+    (kH, kW), Ho = kernel, out_size[0]
+    planes = phase_planes(x, padding, stride)                         # (N, C, sh, sw, Hq+1, Wq)
+    Wq = planes.shape[-1]
+    flat = planes.reshape(N, C, stride[0], stride[1], -1).transpose(1, 2, 3, 0, 4)  # (C, sh, sw, N, run)
+    cols = _scratch.get("columns", (C, kH, kW, N, Ho * Wq), x.dtype)
+    for a, b, ph, pw, start in tap_runs(kernel, stride, dilation, Wq):
+        cols[:, a, b] = flat[:, ph, pw, :, start:start + Ho * Wq]
+    return cols.reshape(groups, C // groups * kH * kW, N * Ho * Wq), Wq
 
-    The column matrix has one row per (channel, kernel offset) and one column per output pixel,
-    so `w (O, C*kH*kW) @ cols (C*kH*kW, Ho*Wo)` lands directly in the NCHW output layout."""
-    N, C, _, _ = x.shape
+
+def correlate(x, w, stride, padding, dilation, groups):
+    """The cross-correlation of x (N, C, H, W), zero-padded, with w (O, C/G, kH, kW) -> (N, O, Ho, Wo):
+    im2col, then per group one matrix product `w (O, C*kH*kW) @ cols (C*kH*kW, N*Ho*Wq)`, whose
+    (O, N) axes are swapped back and junk columns Wo..Wq cut off (both views, no copy)."""
+    N, _, H, W = x.shape
     O, Cg, kH, kW = w.shape
-    G = groups
-    win = windows(x, (kH, kW), stride, dilation)                      # (N, C, Ho, Wo, kH, kW)
-    Ho, Wo = win.shape[2:4]
-    cols = win.reshape(N, G, Cg, Ho, Wo, kH, kW).transpose(0, 1, 2, 5, 6, 3, 4)
-    cols = cols.reshape(N, G, Cg * kH * kW, Ho * Wo)                  # the one copy (im2col)
-    out = np.matmul(w.reshape(G, O // G, Cg * kH * kW), cols)         # (N, G, O/G, Ho*Wo)
-    return out.reshape(N, O, Ho, Wo)
+    Ho, Wo = (conv_output_size(n, k, s, p, d) for n, k, s, p, d in zip((H, W), (kH, kW), stride, padding, dilation))
+    cols, Wq = columns(x, (kH, kW), stride, padding, dilation, groups, (Ho, Wo))  # (G, C/G*kH*kW, N*Ho*Wq)
+    out = np.matmul(w.reshape(groups, O // groups, Cg * kH * kW), cols)            # (G, O/G, N*Ho*Wq)
+    return out.reshape(O, N, Ho, Wq).transpose(1, 0, 2, 3)[:, :, :, :Wo]
+
+
+def channel_major(x, width):
+    """x (N, C, H, W) -> (C, N, H, width), zero columns added on the right: the layout in which
+    one matrix product covers the whole batch, on the plane-wide grid. (A scratch buffer.)"""
+    N, C, H, W = x.shape
+    out = _scratch.get("channel_major", (C, N, H, width), x.dtype)
+    out[..., :W] = x.transpose(1, 0, 2, 3)
+    out[..., W:] = 0
+    return out
+
+
+def correlate_dilated(x, w, spread, padding, dilation, groups):
+    """correlate(dilate(x, spread), w, stride 1, padding, dilation, groups), without ever
+    multiplying the zeros that dilate() puts between the entries of x.
+
+    x (N, C, Hx, Wx), w (O, C/G, kH, kW) -> (N, O, H, W). Every entry of x meets every tap once.
+    With padding d(k-1) (the "full" correlation, call its output `full`), the product of entry
+    x[i, j] with tap (a, b) lands on full[i*sh + (kH-1-a)*dh, j*sw + (kW-1-b)*dw]. So: one matrix
+    product gives all (tap, entry) products, and a loop over the taps adds each tap's products
+    into `full`, spread apart: in phase planes, where they are again one contiguous run."""
+    N, C, Hx, Wx = x.shape
+    O, Cg, kH, kW = w.shape
+    (sh, sw), (dh, dw), G = spread, dilation, groups
+    Hf, Wf = (Hx - 1) * sh + 1 + dh * (kH - 1), (Wx - 1) * sw + 1 + dw * (kW - 1)
+    Hq, Wq = -(-Hf // sh), -(-Wf // sw)
+    # products (O, kH, kW, N, Hx*Wq) = taps (G, O/G*kH*kW, C/G) @ x (G, C/G, N*Hx*Wq)
+    taps = w.reshape(G, O // G, Cg, kH * kW).transpose(0, 1, 3, 2).reshape(G, O // G * kH * kW, Cg)
+    x_wide = channel_major(x, Wq).reshape(G, Cg, N * Hx * Wq)
+    products = np.matmul(taps, x_wide, out=_scratch.get("products", (G, O // G * kH * kW, N * Hx * Wq),
+                                                         np.result_type(taps, x_wide)))
+    products = products.reshape(O, kH, kW, N, Hx * Wq)
+    # `full`, in phase planes: with stride 1 the one plane is the result, else a scratch buffer
+    shape = (O, sh, sw, N, Hq + 1, Wq)
+    planes = np.zeros(shape, products.dtype) if sh == sw == 1 else _scratch.get("planes", shape, products.dtype)
+    planes.fill(0)
+    flat = planes.reshape(O, sh, sw, N, -1)
+    for a, b, ph, pw, start in tap_runs((kH, kW), spread, dilation, Wq):
+        # full[i*sh + a*dh, ...] gets the products of tap (kH-1-a, kW-1-b): the kernel is read flipped
+        flat[:, ph, pw, :, start:start + Hx * Wq] += products[:, kH - 1 - a, kW - 1 - b]
+    full = interleave(planes[..., :Hq, :]).transpose(1, 0, 2, 3)[:, :, :Hf, :Wf]   # (N, O, Hf, Wf)
+    # `full` had padding d(k-1) on each side: change it to `padding` (crop, or zero rows)
+    (pt, pb), (pl, pr) = padding
+    return pad(full, ((pt - dh * (kH - 1), pb - dh * (kH - 1)), (pl - dw * (kW - 1), pr - dw * (kW - 1))))
 
 
 def flip_transpose(w, groups):
@@ -110,10 +231,12 @@ def conv2d_input_grad(g, w, stride, padding, dilation, groups, output_padding):
     (kH, kW), (dh, dw) = w.shape[2:], dilation
     full_h, full_w = dh * (kH - 1), dw * (kW - 1)
     (top, bottom), (left, right) = padding
-    g_dilated = dilate(g, stride)                                     # (N, C_out, (Ho-1)sh+1, (Wo-1)sw+1)
-    g_padded = pad(g_dilated, ((full_h - top, full_h - bottom + output_padding[0]),
-                               (full_w - left, full_w - right + output_padding[1])))  # (N, C_out, H+dh(kH-1), W+dw(kW-1))
-    return correlate(g_padded, flip_transpose(w, groups), (1, 1), dilation, groups)  # (N, C_in, H, W)
+    w_t = flip_transpose(w, groups)                                   # (C_in, C_out/G, kH, kW)
+    # g (N, C_out, Ho, Wo) -> dilate by stride -> pad -> corr with w_t -> (N, C_in, H, W);
+    # correlate_dilated does the three steps at once, skipping the dilation's zeros
+    return correlate_dilated(g, w_t, stride, ((full_h - top, full_h - bottom + output_padding[0]),
+                                              (full_w - left, full_w - right + output_padding[1])),
+                             dilation, groups)
 
 
 def conv2d_weight_grad_np(x, g, kernel_size, stride, padding, dilation, groups):
@@ -124,16 +247,14 @@ def conv2d_weight_grad_np(x, g, kernel_size, stride, padding, dilation, groups):
     Read as a convolution: x with batch and channel axes swapped, (C_in, N, Hp, Wp), correlated
     with the "kernel" g^T (C_out, N, Ho, Wo) whose taps lie the forward stride apart (the stride
     becomes the dilation, the dilation the stride) -> (C_in, C_out, kH, kW), transposed back.
-    Computed with the forward pass's im2col columns: dw = g (O, Ho*Wo) @ cols^T (Ho*Wo, C*kH*kW),
-    summed over n."""
+    Computed with the forward pass's im2col columns: dw = g (O, Ho*Wq) @ cols^T (Ho*Wq, C*kH*kW),
+    summed over n (g padded with zero columns to the plane width Wq, so the junk columns drop out)."""
     N, O, Ho, Wo = g.shape
     C, G = x.shape[1], groups
     kH, kW = kernel_size
-    win = windows(pad(x, padding), (kH, kW), stride, dilation)[:, :, :Ho, :Wo]  # (N, C, Ho, Wo, kH, kW)
-    cols = win.reshape(N, G, C // G, Ho, Wo, kH, kW).transpose(0, 1, 2, 5, 6, 3, 4)
-    cols = cols.reshape(N, G, C // G * kH * kW, Ho * Wo)             # (N, G, C/G*kH*kW, Ho*Wo)
-    g_cols = g.reshape(N, G, O // G, Ho * Wo)                         # (N, G, O/G, Ho*Wo)
-    dw = np.matmul(g_cols, cols.transpose(0, 1, 3, 2)).sum(axis=0)    # (G, O/G, C/G*kH*kW)
+    cols, Wq = columns(x, (kH, kW), stride, padding, dilation, G, (Ho, Wo))  # (G, C/G*kH*kW, N*Ho*Wq)
+    g_cols = channel_major(g, Wq).reshape(G, O // G, N * Ho * Wq)    # (G, O/G, N*Ho*Wq)
+    dw = np.matmul(g_cols, cols.transpose(0, 2, 1))                   # (G, O/G, C/G*kH*kW)
     return dw.reshape(O, C // G, kH, kW)
 
 
@@ -142,7 +263,7 @@ def conv2d_weight_grad_np(x, g, kernel_size, stride, padding, dilation, groups):
 # ==============================================================================================
 def _conv2d(x, w, stride, padding, dilation, groups):
     """y[n, o, i, j] = sum_{c,a,b} x_padded[n, c, i*sh + a*dh, j*sw + b*dw] * w[o, c, a, b]."""
-    return correlate(pad(x, padding), w, stride, dilation, groups)
+    return correlate(x, w, stride, padding, dilation, groups)
 
 
 def _output_padding(x, w, g, stride, padding, dilation):
