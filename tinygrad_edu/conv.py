@@ -12,9 +12,11 @@ The three conv primitives close over each other's VJPs, so gradients of gradient
 
 Each is linear in each argument, so the VJP of any of them is one of the three again.
 """
+import math
 import threading
 
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 
 from .engine import Tensor, defvjp, primitive
 
@@ -135,19 +137,35 @@ def tap_runs(kernel, stride, dilation, plane_width):
             yield a, b, ph, pw, row * plane_width + col
 
 
+def tap_groups(kernel, stride, dilation):
+    """The taps 0..k-1 along one axis, grouped by the stride phase their offset a*d falls in.
+    Within a group the taps and their plane rows are evenly spaced, so one strided view reads all
+    their windows: yields (phase, first tap, tap step, first plane row, plane-row step)."""
+    common = math.gcd(stride, dilation)
+    for first in range(min(stride // common, kernel)):
+        row, phase = divmod(first * dilation, stride)
+        yield phase, first, stride // common, row, dilation // common
+
+
 def columns(x, kernel, stride, padding, dilation, groups, out_size):
     """im2col: every tap's window of x, as matrices (G, C/G*kH*kW, N*Ho*Wq): one row per
     (channel, tap), one column per output pixel of the plane-wide grid (N, Ho, Wq). Channel-major,
     so that one matrix product covers the whole batch."""
     N, C = x.shape[:2]
-    (kH, kW), Ho = kernel, out_size[0]
+    (kH, kW), (sh, sw), (dh, dw) = kernel, stride, dilation
     planes = phase_planes(x, padding, stride)                         # (N, C, sh, sw, Hq+1, Wq)
     Wq = planes.shape[-1]
-    flat = planes.reshape(N, C, stride[0], stride[1], -1).transpose(1, 2, 3, 0, 4)  # (C, sh, sw, N, run)
-    cols = _scratch.get("columns", (C, kH, kW, N, Ho * Wq), x.dtype)
-    for a, b, ph, pw, start in tap_runs(kernel, stride, dilation, Wq):
-        cols[:, a, b] = flat[:, ph, pw, :, start:start + Ho * Wq]
-    return cols.reshape(groups, C // groups * kH * kW, N * Ho * Wq), Wq
+    run = out_size[0] * Wq                                            # a window, as one run
+    flat = planes.reshape(N, C, sh, sw, -1).transpose(1, 2, 3, 0, 4)  # (C, sh, sw, N, plane)
+    cols = _scratch.get("columns", (C, kH, kW, N, run), x.dtype)
+    for ph, a0, a_step, row0, row_step in tap_groups(kH, sh, dh):
+        for pw, b0, b_step, col0, col_step in tap_groups(kW, sw, dw):
+            plane = flat[:, ph, pw, :, row0 * Wq + col0:]             # the group's first window starts here
+            (sC, sN, item), taps = plane.strides, cols[:, a0::a_step, b0::b_step]
+            # cols[c, a, b, n, :] = the run of Ho*Wq numbers starting at tap (a, b)'s window
+            cols[:, a0::a_step, b0::b_step] = as_strided(
+                plane, (C,) + taps.shape[1:3] + (N, run), (sC, row_step * Wq * item, col_step * item, sN, item))
+    return cols.reshape(groups, C // groups * kH * kW, N * run), Wq
 
 
 def correlate(x, w, stride, padding, dilation, groups):
@@ -347,11 +365,19 @@ def _max_pool2d(x, kernel_size, stride, padding):
 
 def first_max_offset(x, ans, kernel_size, stride, padding):
     """For each window, the offset a*kW + b of its first maximal element in row-major order:
-    the one element that receives the window's gradient (PyTorch's rule)."""
+    the one element that receives the window's gradient (PyTorch's rule); -1 where no element
+    equals the maximum (a NaN window)."""
     x_padded = pad(x, _padding_pairs(padding), value=-np.inf)
-    argmax = np.full(ans.shape, -1, np.int16)
+    argmax = np.zeros(ans.shape, np.int16)
+    unclaimed = np.ones(ans.shape, bool)                  # windows whose first maximum is still ahead
+    is_first_max = np.empty(ans.shape, bool)
     for k, window_slice in _offset_slices(kernel_size, stride, ans.shape[2:]):
-        argmax[(argmax < 0) & (x_padded[window_slice] == ans)] = k     # only windows not yet claimed
+        np.equal(x_padded[window_slice], ans, out=is_first_max)
+        is_first_max &= unclaimed
+        unclaimed ^= is_first_max
+        argmax += is_first_max * np.int16(k)
+    if unclaimed.any():
+        argmax[unclaimed] = -1
     return argmax
 
 
@@ -360,8 +386,12 @@ def _pool_scatter(g, argmax, kernel_size, stride, padding, input_size):
     windows add up) -> (N, C, H, W); padding positions are cropped away."""
     (H, W), (ph, pw) = input_size, padding
     dx_padded = np.zeros(g.shape[:2] + (H + 2 * ph, W + 2 * pw), g.dtype)
+    disjoint = stride[0] >= kernel_size[0] and stride[1] >= kernel_size[1]   # no element in two windows
     for k, window_slice in _offset_slices(kernel_size, stride, g.shape[2:]):
-        dx_padded[window_slice] += np.where(argmax == k, g, 0)
+        if disjoint:
+            np.multiply(g, argmax == k, out=dx_padded[window_slice])     # written once: no add needed
+        else:
+            dx_padded[window_slice] += g * (argmax == k)
     return pad(dx_padded, ((-ph, -ph), (-pw, -pw)))
 
 
