@@ -265,15 +265,15 @@ def conv2d_weight_grad_np(x, g, kernel_size, stride, padding, dilation, groups):
     Read as a convolution: x with batch and channel axes swapped, (C_in, N, Hp, Wp), correlated
     with the "kernel" g^T (C_out, N, Ho, Wo) whose taps lie the forward stride apart (the stride
     becomes the dilation, the dilation the stride) -> (C_in, C_out, kH, kW), transposed back.
-    Computed with the forward pass's im2col columns: dw = g (O, Ho*Wq) @ cols^T (Ho*Wq, C*kH*kW),
-    summed over n (g padded with zero columns to the plane width Wq, so the junk columns drop out)."""
+    Computed with the forward pass's im2col columns: dw^T = cols (C*kH*kW, N*Ho*Wq) @ g^T (N*Ho*Wq, O),
+    g padded with zero columns to the plane width Wq, so the junk columns drop out."""
     N, O, Ho, Wo = g.shape
     C, G = x.shape[1], groups
     kH, kW = kernel_size
     cols, Wq = columns(x, (kH, kW), stride, padding, dilation, G, (Ho, Wo))  # (G, C/G*kH*kW, N*Ho*Wq)
     g_cols = channel_major(g, Wq).reshape(G, O // G, N * Ho * Wq)    # (G, O/G, N*Ho*Wq)
-    dw = np.matmul(g_cols, cols.transpose(0, 2, 1))                   # (G, O/G, C/G*kH*kW)
-    return dw.reshape(O, C // G, kH, kW)
+    dw_t = np.matmul(cols, g_cols.transpose(0, 2, 1))                 # (G, C/G*kH*kW, O/G): BLAS's faster way round
+    return dw_t.transpose(0, 2, 1).reshape(O, C // G, kH, kW)
 
 
 # ==============================================================================================
