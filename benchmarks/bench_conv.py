@@ -1,10 +1,10 @@
 """conv2d forward + backward (input and weight gradients), max_pool2d and cross_entropy, float32,
 side by side with PyTorch CPU when it is installed; both limited to the same number of threads.
 
-    python benchmarks/bench_conv.py [--threads 2] [--repeat 20] [--quick]
+    python benchmarks/bench_conv.py [--threads 2] [--repeat 10] [--quick]
 
-Timings are the best of --repeat rounds; in each round ours and PyTorch's run one after the
-other, so a busy machine slows both alike. For conv, "fwd" is the forward pass alone and "f+b" a
+Timings are the best of 3 blocks of --repeat runs in a row, the blocks of ours and PyTorch's
+taking turns (so a burst of other work on the machine does not hit one side only). For conv, "fwd" is the forward pass alone and "f+b" a
 forward plus the backward to x and w. GFLOP/s counts 2*N*C_out*Ho*Wo*C_in/groups*kH*kW per pass
 for the three passes (forward, input-gradient, weight-gradient). Our gradients are checked
 against PyTorch's in the same run.
@@ -59,16 +59,18 @@ CONV_SHAPES = [  # (x shape, w shape, stride, padding)
 ]
 
 
-def best_times(fns, repeat):
-    """{name: fn} -> {name: best seconds}, the functions taking turns in every round."""
-    for fn in fns.values():                          # warm up (allocations, BLAS threads)
-        fn()
+def best_times(fns, repeat, blocks=3):
+    """{name: fn} -> {name: best seconds}. Each function runs `repeat` times in a row (so its
+    thread pool is awake and the other library's is idle), in `blocks` turns, so a burst of
+    other work on the machine does not hit just one of them."""
     best = dict.fromkeys(fns, float("inf"))
-    for _ in range(repeat):
+    for _ in range(blocks):
         for name, fn in fns.items():
-            start = time.perf_counter()
-            fn()
-            best[name] = min(best[name], time.perf_counter() - start)
+            fn()                                     # warm up (allocations, BLAS threads)
+            for _ in range(repeat):
+                start = time.perf_counter()
+                fn()
+                best[name] = min(best[name], time.perf_counter() - start)
     return best
 
 
@@ -178,10 +180,10 @@ def report(name, times, flops=None):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--threads", type=int, default=int(THREADS))
-    parser.add_argument("--repeat", type=int, default=20)
-    parser.add_argument("--quick", action="store_true", help="3 rounds (a smoke test)")
+    parser.add_argument("--repeat", type=int, default=10)
+    parser.add_argument("--quick", action="store_true", help="2 runs per block (a smoke test)")
     args = parser.parse_args()
-    repeat = 3 if args.quick else args.repeat
+    repeat = 2 if args.quick else args.repeat
     if torch is not None:
         torch.set_num_threads(args.threads)
     if threadpool_limits is not None:
@@ -190,7 +192,7 @@ def main():
     forced = os.environ.get("OPENBLAS_CORETYPE")
     print(f"threads {args.threads}; numpy {np.__version__} (OpenBLAS kernels: {blas or 'unknown'}"
           f"{f', forced by OPENBLAS_CORETYPE={forced}' if forced else ''}); "
-          f"torch {torch.__version__ if torch is not None else 'not installed'}; best of {repeat} rounds")
+          f"torch {torch.__version__ if torch is not None else 'not installed'}; best of 3 x {repeat} runs")
     ratios = []
     for x_shape, w_shape, stride, padding in CONV_SHAPES:
         times = report(f"conv2d {x_shape}x{w_shape} s{stride} p{padding}",

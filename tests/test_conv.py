@@ -286,3 +286,15 @@ def test_conv_transpose2d_errors():
         F.conv_transpose2d(np.zeros((1, 3, 4, 4)), np.zeros((4, 2, 3, 3)))
     with pytest.raises(ValueError, match="output_padding"):
         F.conv_transpose2d(np.zeros((1, 4, 4, 4)), np.zeros((4, 2, 3, 3)), stride=2, output_padding=2)
+
+
+@pytest.mark.parametrize("spread, pads, dilation, groups", [((1, 1), ((2, 2), (2, 2)), (1, 1), 1),
+                                                             ((2, 3), ((1, 2), (0, 3)), (1, 2), 2),
+                                                             ((3, 2), ((-1, 2), (2, -1)), (2, 1), 1)], ids=str)
+def test_correlate_dilated_is_the_literal_dilate_pad_correlate(spread, pads, dilation, groups):
+    """The fast kernel behind the input-gradient against the formula it stands for, step by step."""
+    from tinygrad_edu.conv import correlate, correlate_dilated, dilate, pad
+    g = np.random.default_rng(1).standard_normal((2, 4, 4, 5))
+    w = np.random.default_rng(2).standard_normal((6, 4 // groups, 3, 2))
+    literal = correlate(pad(dilate(g, spread), pads), w, (1, 1), ((0, 0), (0, 0)), dilation, groups)
+    np.testing.assert_allclose(correlate_dilated(g, w, spread, pads, dilation, groups), literal, atol=1e-12)

@@ -22,7 +22,7 @@ from .engine import Tensor, defvjp, primitive
 
 
 # ==============================================================================================
-# NumPy kernels
+# Sizes, padding, dilation, the flipped transposed kernel
 # ==============================================================================================
 def conv_output_size(size, kernel, stride, padding, dilation):
     """Output length along one axis: how many kernel positions fit into the padded input."""
@@ -61,6 +61,120 @@ def dilate(x, stride):
     return out
 
 
+def flip_transpose(w, groups):
+    """W (C_out, C_in/G, kH, kW) -> W^T flipped (C_in, C_out/G, kH, kW): swap the in/out channel
+    axes inside each group and rotate every kernel by 180 degrees."""
+    O, Cg, kH, kW = w.shape
+    G = groups
+    w_t = w.reshape(G, O // G, Cg, kH, kW).transpose(0, 2, 1, 3, 4).reshape(G * Cg, O // G, kH, kW)
+    return w_t[:, :, ::-1, ::-1]
+
+
+# ==============================================================================================
+# conv2d and its two gradients, as formulas; then the primitives and their VJPs
+# ==============================================================================================
+def conv2d_np(x, w, stride, padding, dilation, groups):
+    """The forward pass, a correlation:
+
+        y[n, o, i, j] = sum_{c,a,b} x_padded[n, c, i*sh + a*dh, j*sw + b*dw] * w[o, c, a, b]
+
+    x (N, C_in, H, W) -> zero-pad -> corr with w (C_out, C_in/G, kH, kW) -> y (N, C_out, Ho, Wo)."""
+    return correlate(x, w, stride, padding, dilation, groups)
+
+
+def conv2d_input_grad_np(g, w, stride, padding, dilation, groups, output_padding):
+    """dL/dx of conv2d, the *full correlation of the delta with the flipped, transposed kernel*:
+
+        g (N, C_out, Ho, Wo) -> dilate -> pad -> corr with flip(W^T) (C_in, C_out/G, kH, kW)
+          -> (N, C_in, H, W)
+
+    - dilate: with stride s, output pixel o read input rows o*s + a*d; putting s-1 zeros between
+      the delta's entries puts every delta entry back at the row its window started from.
+    - pad: a "full" correlation pads by d(k-1) on each side, so every input row meets every kernel
+      tap that touched it. The forward padding p is taken back off (x_padded was p rows larger),
+      and the `output_padding` rows that no window reached are added at the bottom/right: they
+      meet only zeros, so their gradient is exactly 0. A negative amount crops.
+    """
+    (kH, kW), (dh, dw) = w.shape[2:], dilation
+    (top, bottom), (left, right) = padding
+    w_t = flip_transpose(w, groups)                                   # W^T, flipped: (C_in, C_out/G, kH, kW)
+    full_h, full_w = dh * (kH - 1), dw * (kW - 1)                     # a "full" correlation's padding
+    pads = ((full_h - top, full_h - bottom + output_padding[0]),
+            (full_w - left, full_w - right + output_padding[1]))
+    # g (N, C_out, Ho, Wo) -> dilate(stride) -> pad(pads) -> corr with w_t -> dx (N, C_in, H, W);
+    # = correlate(pad(dilate(g, stride), pads), w_t), done without multiplying the dilation's zeros
+    return correlate_dilated(g, w_t, stride, pads, dilation, groups)
+
+
+def conv2d_weight_grad_np(x, g, kernel_size, stride, padding, dilation, groups):
+    """dL/dw of conv2d: the correlation of the input with the delta, summed over the batch:
+
+        dw[o, c, a, b] = sum_{n,i,j} x_padded[n, c, i*sh + a*dh, j*sw + b*dw] * g[n, o, i, j]
+
+    Read as a convolution: x with batch and channel axes swapped, (C_in, N, Hp, Wp), correlated
+    with the "kernel" g^T (C_out, N, Ho, Wo) whose taps lie the forward stride apart (the stride
+    becomes the dilation, the dilation the stride) -> (C_in, C_out, kH, kW), transposed back.
+    Computed with the forward pass's im2col columns: dw^T = cols (C*kH*kW, N*Ho*Wq) @ g^T (N*Ho*Wq, O),
+    g padded with zero columns to the plane width Wq, so the junk columns drop out."""
+    N, O, Ho, Wo = g.shape
+    C, G = x.shape[1], groups
+    kH, kW = kernel_size
+    cols, Wq = columns(x, (kH, kW), stride, padding, dilation, G, (Ho, Wo))  # (G, C/G*kH*kW, N*Ho*Wq)
+    g_cols = channel_major(g, Wq).reshape(G, O // G, N * Ho * Wq)    # (G, O/G, N*Ho*Wq)
+    dw_t = np.matmul(cols, g_cols.transpose(0, 2, 1))                 # (G, C/G*kH*kW, O/G): BLAS's faster way round
+    return dw_t.transpose(0, 2, 1).reshape(O, C // G, kH, kW)
+
+
+def _output_padding(x, w, g, stride, padding, dilation):
+    """The rows/columns of x below/right of the last window that produced g: the unread rows of
+    conv2d, or the output_padding that conv_transpose2d was given (which PyTorch lets exceed the
+    stride when the dilation is larger, so it is measured, not taken mod stride)."""
+    return tuple(x.shape[2 + i] + sum(padding[i]) - dilation[i] * (w.shape[2 + i] - 1) - 1
+                 - (g.shape[2 + i] - 1) * stride[i] for i in (0, 1))
+
+
+def _conv2d_to(size, x, w, **params):
+    """conv2d cut to the output size `size`; only smaller when an output_padding of a stride or
+    more left x whole extra windows that the delta never saw."""
+    y = conv2d(x, w, **params)
+    return y if y.shape[2:] == tuple(size) else y[:, :, :size[0], :size[1]]
+
+
+conv2d = primitive(conv2d_np, "conv2d")
+conv_transpose2d = primitive(conv2d_input_grad_np, "conv_transpose2d")  # one operator, two names
+conv2d_weight_grad = primitive(conv2d_weight_grad_np, "conv2d_weight_grad")
+
+# conv2d: dx is the transposed convolution of the delta, dw the correlation of x with the delta.
+defvjp(conv2d,
+       lambda g, ans, x, w, stride, padding, dilation, groups:
+           conv_transpose2d(g, w, stride=stride, padding=padding, dilation=dilation, groups=groups,
+                            output_padding=_output_padding(x, w, g, stride, padding, dilation)),
+       lambda g, ans, x, w, stride, padding, dilation, groups:
+           conv2d_weight_grad(x, g, kernel_size=w.shape[2:], stride=stride, padding=padding,
+                              dilation=dilation, groups=groups))
+
+# conv_transpose2d(g, w) = A_w^T g, where A_w is conv2d with w. Its adjoint in g is A_w itself
+# (conv2d); in w, <u, A_w^T g> = <A_w u, g>, whose w-gradient is conv2d_weight_grad(u, g).
+defvjp(conv_transpose2d,
+       lambda u, ans, g, w, stride, padding, dilation, groups, output_padding:
+           _conv2d_to(g.shape[2:], u, w, stride=stride, padding=padding, dilation=dilation, groups=groups),
+       lambda u, ans, g, w, stride, padding, dilation, groups, output_padding:
+           conv2d_weight_grad(u, g, kernel_size=w.shape[2:], stride=stride, padding=padding,
+                              dilation=dilation, groups=groups))
+
+# conv2d_weight_grad(x, g) is bilinear with <V, dw(x, g)> = <conv2d(x, V), g>: so its VJP in x is
+# the input-gradient of conv2d with kernel V, and in g it is conv2d(x, V).
+defvjp(conv2d_weight_grad,
+       lambda v, ans, x, g, kernel_size, stride, padding, dilation, groups:
+           conv_transpose2d(g, v, stride=stride, padding=padding, dilation=dilation, groups=groups,
+                            output_padding=_output_padding(x, v, g, stride, padding, dilation)),
+       lambda v, ans, x, g, kernel_size, stride, padding, dilation, groups:
+           _conv2d_to(g.shape[2:], x, v, stride=stride, padding=padding, dilation=dilation, groups=groups))
+
+
+# ==============================================================================================
+# How correlate and correlate_dilated are computed fast
+# ==============================================================================================
 class _Scratch(threading.local):
     """Reusable buffers for the kernels' big temporaries (phase planes, im2col columns, tap
     products). Memory fresh from the OS is slow to touch the first time (a page fault per page),
@@ -222,113 +336,6 @@ def correlate_dilated(x, w, spread, padding, dilation, groups):
     # `full` had padding d(k-1) on each side: change it to `padding` (crop, or zero rows)
     (pt, pb), (pl, pr) = padding
     return pad(full, ((pt - dh * (kH - 1), pb - dh * (kH - 1)), (pl - dw * (kW - 1), pr - dw * (kW - 1))))
-
-
-def flip_transpose(w, groups):
-    """W (C_out, C_in/G, kH, kW) -> W^T flipped (C_in, C_out/G, kH, kW): swap the in/out channel
-    axes inside each group and rotate every kernel by 180 degrees."""
-    O, Cg, kH, kW = w.shape
-    G = groups
-    w_t = w.reshape(G, O // G, Cg, kH, kW).transpose(0, 2, 1, 3, 4).reshape(G * Cg, O // G, kH, kW)
-    return w_t[:, :, ::-1, ::-1]
-
-
-def conv2d_input_grad(g, w, stride, padding, dilation, groups, output_padding):
-    """dL/dx of conv2d, the *full correlation of the delta with the flipped, transposed kernel*:
-
-        g (N, C_out, Ho, Wo) -> dilate -> pad -> corr with flip(W^T) (C_in, C_out/G, kH, kW)
-          -> (N, C_in, H, W)
-
-    - dilate: with stride s, output pixel o read input rows o*s + a*d; putting s-1 zeros between
-      the delta's entries puts every delta entry back at the row its window started from.
-    - pad: a "full" correlation pads by d(k-1) on each side, so every input row meets every kernel
-      tap that touched it. The forward padding p is taken back off (x_padded was p rows larger),
-      and the `output_padding` rows that no window reached are added at the bottom/right: they
-      meet only zeros, so their gradient is exactly 0. A negative amount crops.
-    """
-    (kH, kW), (dh, dw) = w.shape[2:], dilation
-    full_h, full_w = dh * (kH - 1), dw * (kW - 1)
-    (top, bottom), (left, right) = padding
-    w_t = flip_transpose(w, groups)                                   # (C_in, C_out/G, kH, kW)
-    # g (N, C_out, Ho, Wo) -> dilate by stride -> pad -> corr with w_t -> (N, C_in, H, W);
-    # correlate_dilated does the three steps at once, skipping the dilation's zeros
-    return correlate_dilated(g, w_t, stride, ((full_h - top, full_h - bottom + output_padding[0]),
-                                              (full_w - left, full_w - right + output_padding[1])),
-                             dilation, groups)
-
-
-def conv2d_weight_grad_np(x, g, kernel_size, stride, padding, dilation, groups):
-    """dL/dw of conv2d: the correlation of the input with the delta, summed over the batch:
-
-        dw[o, c, a, b] = sum_{n,i,j} x_padded[n, c, i*sh + a*dh, j*sw + b*dw] * g[n, o, i, j]
-
-    Read as a convolution: x with batch and channel axes swapped, (C_in, N, Hp, Wp), correlated
-    with the "kernel" g^T (C_out, N, Ho, Wo) whose taps lie the forward stride apart (the stride
-    becomes the dilation, the dilation the stride) -> (C_in, C_out, kH, kW), transposed back.
-    Computed with the forward pass's im2col columns: dw^T = cols (C*kH*kW, N*Ho*Wq) @ g^T (N*Ho*Wq, O),
-    g padded with zero columns to the plane width Wq, so the junk columns drop out."""
-    N, O, Ho, Wo = g.shape
-    C, G = x.shape[1], groups
-    kH, kW = kernel_size
-    cols, Wq = columns(x, (kH, kW), stride, padding, dilation, G, (Ho, Wo))  # (G, C/G*kH*kW, N*Ho*Wq)
-    g_cols = channel_major(g, Wq).reshape(G, O // G, N * Ho * Wq)    # (G, O/G, N*Ho*Wq)
-    dw_t = np.matmul(cols, g_cols.transpose(0, 2, 1))                 # (G, C/G*kH*kW, O/G): BLAS's faster way round
-    return dw_t.transpose(0, 2, 1).reshape(O, C // G, kH, kW)
-
-
-# ==============================================================================================
-# Primitives
-# ==============================================================================================
-def _conv2d(x, w, stride, padding, dilation, groups):
-    """y[n, o, i, j] = sum_{c,a,b} x_padded[n, c, i*sh + a*dh, j*sw + b*dw] * w[o, c, a, b]."""
-    return correlate(x, w, stride, padding, dilation, groups)
-
-
-def _output_padding(x, w, g, stride, padding, dilation):
-    """The rows/columns of x below/right of the last window that produced g: the unread rows of
-    conv2d, or the output_padding that conv_transpose2d was given (which PyTorch lets exceed the
-    stride when the dilation is larger, so it is measured, not taken mod stride)."""
-    return tuple(x.shape[2 + i] + sum(padding[i]) - dilation[i] * (w.shape[2 + i] - 1) - 1
-                 - (g.shape[2 + i] - 1) * stride[i] for i in (0, 1))
-
-
-def _conv2d_to(size, x, w, **params):
-    """conv2d cut to the output size `size`; only smaller when an output_padding of a stride or
-    more left x whole extra windows that the delta never saw."""
-    y = conv2d(x, w, **params)
-    return y if y.shape[2:] == tuple(size) else y[:, :, :size[0], :size[1]]
-
-
-conv2d = primitive(_conv2d, "conv2d")
-conv_transpose2d = primitive(conv2d_input_grad, "conv_transpose2d")
-conv2d_weight_grad = primitive(conv2d_weight_grad_np, "conv2d_weight_grad")
-
-# conv2d: dx is the transposed convolution of the delta, dw the correlation of x with the delta.
-defvjp(conv2d,
-       lambda g, ans, x, w, stride, padding, dilation, groups:
-           conv_transpose2d(g, w, stride=stride, padding=padding, dilation=dilation, groups=groups,
-                            output_padding=_output_padding(x, w, g, stride, padding, dilation)),
-       lambda g, ans, x, w, stride, padding, dilation, groups:
-           conv2d_weight_grad(x, g, kernel_size=w.shape[2:], stride=stride, padding=padding,
-                              dilation=dilation, groups=groups))
-
-# conv_transpose2d(g, w) = A_w^T g, where A_w is conv2d with w. Its adjoint in g is A_w itself
-# (conv2d); in w, <u, A_w^T g> = <A_w u, g>, whose w-gradient is conv2d_weight_grad(u, g).
-defvjp(conv_transpose2d,
-       lambda u, ans, g, w, stride, padding, dilation, groups, output_padding:
-           _conv2d_to(g.shape[2:], u, w, stride=stride, padding=padding, dilation=dilation, groups=groups),
-       lambda u, ans, g, w, stride, padding, dilation, groups, output_padding:
-           conv2d_weight_grad(u, g, kernel_size=w.shape[2:], stride=stride, padding=padding,
-                              dilation=dilation, groups=groups))
-
-# conv2d_weight_grad(x, g) is bilinear with <V, dw(x, g)> = <conv2d(x, V), g>: so its VJP in x is
-# the input-gradient of conv2d with kernel V, and in g it is conv2d(x, V).
-defvjp(conv2d_weight_grad,
-       lambda v, ans, x, g, kernel_size, stride, padding, dilation, groups:
-           conv_transpose2d(g, v, stride=stride, padding=padding, dilation=dilation, groups=groups,
-                            output_padding=_output_padding(x, v, g, stride, padding, dilation)),
-       lambda v, ans, x, g, kernel_size, stride, padding, dilation, groups:
-           _conv2d_to(g.shape[2:], x, v, stride=stride, padding=padding, dilation=dilation, groups=groups))
 
 
 # ==============================================================================================
