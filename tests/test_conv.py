@@ -298,3 +298,28 @@ def test_correlate_dilated_is_the_literal_dilate_pad_correlate(spread, pads, dil
     w = np.random.default_rng(2).standard_normal((6, 4 // groups, 3, 2))
     literal = correlate(pad(dilate(g, spread), pads), w, (1, 1), ((0, 0), (0, 0)), dilation, groups)
     np.testing.assert_allclose(correlate_dilated(g, w, spread, pads, dilation, groups), literal, atol=1e-12)
+
+
+def random_configs(count, seed=0):
+    """Seeded random conv settings: stride 1-3, padding 0-2 per side, dilation 1-2, groups 1-3."""
+    rng = np.random.default_rng(seed)
+    for _ in range(count):
+        groups = int(rng.integers(1, 4))
+        kernel = tuple(int(k) for k in rng.integers(1, 4, 2))
+        stride, dilation = tuple(int(s) for s in rng.integers(1, 4, 2)), tuple(int(d) for d in rng.integers(1, 3, 2))
+        padding = tuple(int(p) for p in rng.integers(0, 3, 2))
+        size = [int(rng.integers(d * (k - 1) + 1, d * (k - 1) + 8)) for k, d in zip(kernel, dilation)]
+        x_shape = (int(rng.integers(1, 3)), groups * int(rng.integers(1, 3))) + tuple(size)
+        w_shape = (groups * int(rng.integers(1, 3)), x_shape[1] // groups) + kernel
+        yield x_shape, w_shape, dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
+
+
+@pytest.mark.parametrize("x_shape, w_shape, kwargs", list(random_configs(40)), ids=str)
+def test_random_configs_match_reference(x_shape, w_shape, kwargs):
+    x, w = rand(x_shape, 1), rand(w_shape, 2)
+    y = F.conv2d(x, w, **kwargs)
+    np.testing.assert_allclose(y.data, reference.conv2d(x.data, w.data, **kwargs), atol=1e-12)
+    g = np.random.default_rng(3).standard_normal(y.shape)
+    dx, dw = tg.grad(y, [x, w], grad_outputs=g)
+    np.testing.assert_allclose(dx.data, reference.conv2d_input_grad(g, w.data, x.shape, **kwargs), atol=1e-12)
+    np.testing.assert_allclose(dw.data, reference.conv2d_weight_grad(x.data, g, w_shape[2:], **kwargs), atol=1e-12)
