@@ -4,10 +4,10 @@ side by side with PyTorch CPU when it is installed; both limited to the same num
     python benchmarks/bench_conv.py [--threads 2] [--repeat 10] [--quick]
 
 Timings are the best of 3 blocks of --repeat runs in a row, the blocks of ours and PyTorch's
-taking turns (so a burst of other work on the machine does not hit one side only). For conv, "fwd" is the forward pass alone and "f+b" a
-forward plus the backward to x and w. GFLOP/s counts 2*N*C_out*Ho*Wo*C_in/groups*kH*kW per pass
-for the three passes (forward, input-gradient, weight-gradient). Our gradients are checked
-against PyTorch's in the same run.
+taking turns (so a burst of other work on the machine does not hit one side only). For conv,
+"fwd" is the forward pass alone and "f+b" a forward plus the backward to x and w. GFLOP/s
+counts 2*N*C_out*Ho*Wo*C_in/groups*kH*kW per pass for the three passes (forward,
+input-gradient, weight-gradient). Our gradients are checked against PyTorch's in the same run.
 
 NumPy's matrix products run on OpenBLAS, which picks its kernels from the CPU, unless the
 environment variable OPENBLAS_CORETYPE forces a choice: OPENBLAS_CORETYPE=Haswell (AVX2) on a
@@ -120,7 +120,8 @@ def bench_conv(x_shape, w_shape, stride, padding, repeat):
                 return torch.nn.functional.conv2d(tx, tw, stride=stride, padding=padding)
 
         def torch_both():
-            return torch.autograd.grad(torch.nn.functional.conv2d(tx, tw, stride=stride, padding=padding), [tx, tw], tg_)
+            y = torch.nn.functional.conv2d(tx, tw, stride=stride, padding=padding)
+            return torch.autograd.grad(y, [tx, tw], tg_)
 
         check(ours_both(), torch_both(), f"conv2d {x_shape}x{w_shape}")
     return bench(ours_fwd, ours_both, torch_fwd, torch_both, repeat)
@@ -161,8 +162,8 @@ def bench_cross_entropy(repeat):
             return torch.autograd.grad(torch.nn.functional.cross_entropy(tl, tt), [tl])
 
         check(tg.grad(F.cross_entropy(logits, target), [logits]), torch_both(), "cross_entropy")
-    return bench(lambda: F.cross_entropy(logits.detach(), target), lambda: tg.grad(F.cross_entropy(logits, target), [logits]),
-                 torch_fwd, torch_both, repeat)
+    return bench(lambda: F.cross_entropy(logits.detach(), target),
+                 lambda: tg.grad(F.cross_entropy(logits, target), [logits]), torch_fwd, torch_both, repeat)
 
 
 def report(name, times, flops=None):

@@ -204,9 +204,11 @@ def test_conv2d_against_pytorch(x_shape, w_shape, kwargs, dtype):
         np.testing.assert_allclose(ours.grad.data, theirs.grad.numpy(), **tol)
 
 
-@pytest.mark.parametrize("kwargs", [dict(), dict(stride=2, padding=1, output_padding=1),
-                                    dict(stride=(3, 2), padding=(2, 0), output_padding=(2, 1), dilation=(1, 2), groups=2)],
-                         ids=str)
+TRANSPOSE_CASES = [dict(), dict(stride=2, padding=1, output_padding=1),
+                   dict(stride=(3, 2), padding=(2, 0), output_padding=(2, 1), dilation=(1, 2), groups=2)]
+
+
+@pytest.mark.parametrize("kwargs", TRANSPOSE_CASES, ids=str)
 def test_conv_transpose2d_against_pytorch(kwargs):
     torch = pytest.importorskip("torch")
     x, w, b = rand((2, 4, 5, 6), 1), rand((4, 3, 3, 2), 2), rand((3 * kwargs.get("groups", 1),), 3)
@@ -241,7 +243,8 @@ def test_channel_mismatch_names_both_counts_groups_and_layout():
     with pytest.raises(ValueError) as e:
         F.conv2d(np.zeros((2, 5, 8, 8)), np.zeros((6, 3, 3, 3)))
     message = str(e.value)
-    for part in ["conv2d", "5 channels", "(2, 5, 8, 8)", "expects 3", "groups=1", "(6, 3, 3, 3)", "(C_out, C_in/groups, kH, kW)"]:
+    for part in ["conv2d", "5 channels", "(2, 5, 8, 8)", "expects 3", "groups=1", "(6, 3, 3, 3)",
+                 "(C_out, C_in/groups, kH, kW)"]:
         assert part in message, (part, message)
     with pytest.raises(ValueError, match=r"expects 4 = 2 per group x groups=2"):
         F.conv2d(np.zeros((1, 6, 8, 8)), np.zeros((4, 2, 3, 3)), groups=2)
@@ -282,7 +285,8 @@ def test_wrong_ranks_and_arguments():
 
 
 def test_conv_transpose2d_errors():
-    with pytest.raises(ValueError, match=r"conv_transpose2d: the input has 3 channels .* expects 4 .* \(C_in, C_out/groups, kH, kW\)"):
+    with pytest.raises(ValueError, match=r"conv_transpose2d: the input has 3 channels .* expects 4 .* "
+                                         r"\(C_in, C_out/groups, kH, kW\)"):
         F.conv_transpose2d(np.zeros((1, 3, 4, 4)), np.zeros((4, 2, 3, 3)))
     with pytest.raises(ValueError, match="output_padding"):
         F.conv_transpose2d(np.zeros((1, 4, 4, 4)), np.zeros((4, 2, 3, 3)), stride=2, output_padding=2)

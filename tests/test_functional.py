@@ -91,7 +91,8 @@ def test_max_pool_second_derivative():
 def test_pools_against_pytorch(kernel_size, stride, padding, dtype):
     torch = pytest.importorskip("torch")
     data = np.random.default_rng(1).integers(0, 4, (2, 3, 8, 7)).astype(dtype)   # many ties
-    for ours, theirs in ((F.max_pool2d, torch.nn.functional.max_pool2d), (F.avg_pool2d, torch.nn.functional.avg_pool2d)):
+    tf = torch.nn.functional
+    for ours, theirs in ((F.max_pool2d, tf.max_pool2d), (F.avg_pool2d, tf.avg_pool2d)):
         x, tx = Tensor(data, requires_grad=True), torch.tensor(data, requires_grad=True)
         y, ty = ours(x, kernel_size, stride, padding), theirs(tx, kernel_size, stride, padding)
         assert y.dtype == dtype
@@ -181,7 +182,8 @@ def test_cross_entropy_is_finite_for_logits_of_magnitude_1e4():
 
 def test_cross_entropy_against_pytorch():
     torch = pytest.importorskip("torch")
-    data, target = np.random.default_rng(1).standard_normal((6, 5)).astype(np.float32) * 1e4, np.array([0, 4, 2, 2, 1, 3])
+    data = np.random.default_rng(1).standard_normal((6, 5)).astype(np.float32) * 1e4
+    target = np.array([0, 4, 2, 2, 1, 3])
     for reduction in ("mean", "sum", "none"):
         logits, tl = Tensor(data, requires_grad=True), torch.tensor(data, requires_grad=True)
         loss = F.cross_entropy(logits, target, reduction)
