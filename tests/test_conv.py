@@ -1,8 +1,6 @@
 """conv2d / conv_transpose2d: gradcheck (first and second order) over a grid that hits every
 residue of (H + 2p - d(k-1) - 1) mod stride; the fast path against the SciPy reference; the
 learner's exact case; PyTorch cross-checks (skipped without torch); errors."""
-import itertools
-
 import numpy as np
 import pytest
 import scipy.signal

@@ -10,7 +10,7 @@ import numpy as np
 
 from . import conv as _conv
 from .engine import Tensor, defvjp, primitive
-from .primitives import exp, log, relu as _relu, reshape, sum_, transpose
+from .primitives import exp, relu as _relu, reshape, sum_, transpose
 
 __all__ = ["conv2d", "conv_transpose2d", "max_pool2d", "avg_pool2d", "linear", "relu", "softmax",
            "log_softmax", "cross_entropy"]
