@@ -96,6 +96,25 @@ def bench(ours_fwd, ours_both, torch_fwd, torch_both, repeat):
     return best_times(fns, repeat)
 
 
+def torch_passes(op, leaves, constants=(), grad_output=None):
+    """PyTorch's forward (no graph) and forward + backward of `op` on copies of the arrays
+    `leaves` (the inputs to differentiate) and `constants`; (None, None) without torch."""
+    if torch is None:
+        return None, None
+    leaves = [torch.from_numpy(a.copy()).requires_grad_() for a in leaves]
+    constants = [torch.from_numpy(a) for a in constants]
+    grad_output = None if grad_output is None else torch.from_numpy(grad_output)
+
+    def forward():
+        with torch.no_grad():
+            return op(*leaves, *constants)
+
+    def forward_backward():
+        return torch.autograd.grad(op(*leaves, *constants), leaves, grad_output)
+
+    return forward, forward_backward
+
+
 def bench_conv(x_shape, w_shape, stride, padding, repeat):
     rng = np.random.default_rng(0)
     x_np = rng.standard_normal(x_shape).astype(np.float32)
@@ -110,19 +129,9 @@ def bench_conv(x_shape, w_shape, stride, padding, repeat):
     def ours_both():
         return tg.grad(F.conv2d(x, w, stride=stride, padding=padding), [x, w], grad_outputs=g_np)
 
-    torch_fwd = torch_both = None
+    torch_fwd, torch_both = torch_passes(
+        lambda x, w: torch.nn.functional.conv2d(x, w, stride=stride, padding=padding), [x_np, w_np], (), g_np)
     if torch is not None:
-        tx, tw = (torch.from_numpy(a.copy()).requires_grad_() for a in (x_np, w_np))
-        tg_ = torch.from_numpy(g_np)
-
-        def torch_fwd():
-            with torch.no_grad():
-                return torch.nn.functional.conv2d(tx, tw, stride=stride, padding=padding)
-
-        def torch_both():
-            y = torch.nn.functional.conv2d(tx, tw, stride=stride, padding=padding)
-            return torch.autograd.grad(y, [tx, tw], tg_)
-
         check(ours_both(), torch_both(), f"conv2d {x_shape}x{w_shape}")
     return bench(ours_fwd, ours_both, torch_fwd, torch_both, repeat)
 
@@ -130,40 +139,28 @@ def bench_conv(x_shape, w_shape, stride, padding, repeat):
 def bench_max_pool(repeat):
     x_np = np.random.default_rng(0).standard_normal((64, 32, 32, 32)).astype(np.float32)
     x, g_np = tg.Tensor(x_np, requires_grad=True), np.ones((64, 32, 16, 16), np.float32)
-    torch_fwd = torch_both = None
+
+    def ours_both():
+        return tg.grad(F.max_pool2d(x, 2), [x], grad_outputs=g_np)
+
+    torch_fwd, torch_both = torch_passes(lambda x: torch.nn.functional.max_pool2d(x, 2), [x_np], (), g_np)
     if torch is not None:
-        tx, tg_ = torch.from_numpy(x_np.copy()).requires_grad_(), torch.from_numpy(g_np)
-
-        def torch_fwd():
-            with torch.no_grad():
-                return torch.nn.functional.max_pool2d(tx, 2)
-
-        def torch_both():
-            return torch.autograd.grad(torch.nn.functional.max_pool2d(tx, 2), [tx], tg_)
-
-        check(tg.grad(F.max_pool2d(x, 2), [x], grad_outputs=g_np), torch_both(), "max_pool2d")
-    return bench(lambda: F.max_pool2d(x.detach(), 2), lambda: tg.grad(F.max_pool2d(x, 2), [x], grad_outputs=g_np),
-                 torch_fwd, torch_both, repeat)
+        check(ours_both(), torch_both(), "max_pool2d")
+    return bench(lambda: F.max_pool2d(x.detach(), 2), ours_both, torch_fwd, torch_both, repeat)
 
 
 def bench_cross_entropy(repeat):
     rng = np.random.default_rng(0)
     logits_np, target = rng.standard_normal((512, 1000)).astype(np.float32), rng.integers(0, 1000, 512)
     logits = tg.Tensor(logits_np, requires_grad=True)
-    torch_fwd = torch_both = None
+
+    def ours_both():
+        return tg.grad(F.cross_entropy(logits, target), [logits])
+
+    torch_fwd, torch_both = torch_passes(torch.nn.functional.cross_entropy if torch else None, [logits_np], [target])
     if torch is not None:
-        tl, tt = torch.from_numpy(logits_np.copy()).requires_grad_(), torch.from_numpy(target)
-
-        def torch_fwd():
-            with torch.no_grad():
-                return torch.nn.functional.cross_entropy(tl, tt)
-
-        def torch_both():
-            return torch.autograd.grad(torch.nn.functional.cross_entropy(tl, tt), [tl])
-
-        check(tg.grad(F.cross_entropy(logits, target), [logits]), torch_both(), "cross_entropy")
-    return bench(lambda: F.cross_entropy(logits.detach(), target),
-                 lambda: tg.grad(F.cross_entropy(logits, target), [logits]), torch_fwd, torch_both, repeat)
+        check(ours_both(), torch_both(), "cross_entropy")
+    return bench(lambda: F.cross_entropy(logits.detach(), target), ours_both, torch_fwd, torch_both, repeat)
 
 
 def report(name, times, flops=None):
