@@ -258,11 +258,13 @@ def _check_finite(array, prim, inputs, what):
 # --------------------------------------------------------------------------------------------
 # Backward
 # --------------------------------------------------------------------------------------------
-def _topological_order(roots):
-    """Every tensor that requires grad and is reachable from `roots`, each after all the tensors it
-    was computed from. Iterative depth-first search, so a 100,000-op chain needs no recursion."""
+def topological_order(roots, grad_only=True):
+    """Every tensor reachable from `roots`, each after all the tensors it was computed from (for a
+    program without branches, the order its ops ran in). With grad_only, only the tensors that
+    require grad: the ones backward visits. Iterative depth-first search, so a 100,000-op chain
+    needs no recursion; inputs are pushed in reverse so the first input is finished first."""
     order, visited = [], set()
-    stack = [(r, False) for r in roots]
+    stack = [(r, False) for r in reversed(roots)]
     while stack:
         t, inputs_done = stack.pop()
         if inputs_done:
@@ -273,7 +275,8 @@ def _topological_order(roots):
         visited.add(id(t))
         stack.append((t, True))
         if t._ctx is not None:
-            stack.extend((x, False) for x in t._ctx[1] if x.requires_grad and id(x) not in visited)
+            stack.extend((x, False) for x in reversed(t._ctx[1])
+                         if id(x) not in visited and (x.requires_grad or not grad_only))
     return order
 
 
@@ -291,7 +294,7 @@ def _backprop(roots, root_grads, create_graph, want):
     # detect_anomaly: blame the op whose VJP went wrong, not the ops the VJP is written with
     check_finite, _State.anomaly = _State.anomaly, False
     try:
-        for t in reversed(_topological_order(roots)):
+        for t in reversed(topological_order(roots)):
             g = grads.pop(id(t), None)
             if g is None:
                 continue

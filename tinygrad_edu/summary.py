@@ -18,7 +18,8 @@ import collections
 import numpy as np
 
 from .engine import Tensor, enable_grad
-from .viz import _walk, format_params, format_shape
+from .engine import topological_order
+from .viz import format_params, format_shape
 
 __all__ = ["summary", "Summary", "SummaryRow"]
 
@@ -127,7 +128,7 @@ def summary(fn, *example_inputs, params=None, print_table=True):
     outputs = _outputs(result)
     named = _named_params(params)
     input_ids = {id(t) for t in inputs if isinstance(t, Tensor)}
-    order = _walk(outputs)
+    order = topological_order(outputs, grad_only=False)
 
     # which tensors carry data from the inputs (the rest only prepare parameters or constants)
     on_data_path = set(input_ids)

@@ -31,7 +31,7 @@ import linecache
 import graphviz
 import numpy as np
 
-from .engine import Tensor
+from .engine import Tensor, topological_order
 
 __all__ = ["draw_graph", "GraphvizNotFoundError"]
 
@@ -343,27 +343,6 @@ class _Node:
         self.kind, self.lines, self.scope, self.tooltip, self.main = kind, lines, scope, tooltip, main
 
 
-def _walk(roots, grad_only=False):
-    """Every tensor reachable from roots, each after all the tensors it was computed from (the
-    order ops ran in, for a program without branches). With grad_only, only tensors that require
-    grad (the ones backward visits). An explicit stack: no recursion."""
-    order, seen = [], set()
-    stack = [(r, False) for r in reversed(roots)]
-    while stack:
-        t, inputs_done = stack.pop()
-        if inputs_done:
-            order.append(t)
-            continue
-        if id(t) in seen:
-            continue
-        seen.add(id(t))
-        stack.append((t, True))
-        # pushed in reverse so that the first input is finished first
-        stack.extend((x, False) for x in reversed(t.inputs)
-                     if id(x) not in seen and (x.requires_grad or not grad_only))
-    return order
-
-
 def _data_path(order):
     """The tensors computed from the data (a leaf that neither requires grad nor is a scalar
     constant), as opposed to the ones that only prepare a parameter (a reshaped bias)."""
@@ -406,7 +385,7 @@ def _tensor_lines(t, show_values):
 
 
 def _forward_description(roots, show_values):
-    order = _walk(roots)
+    order = topological_order(roots, grad_only=False)
     index = {id(t): i for i, t in enumerate(order)}
     root_ids = {id(r) for r in roots}
     leaf_scope = _leaf_scopes(order)
@@ -437,9 +416,9 @@ def _backward_description(roots):
         if not r.requires_grad:
             raise ValueError("draw_graph(backward=True): the output does not require grad, so "
                              "backward has nothing to walk (no input of its ops has requires_grad=True)")
-    order = _walk(roots, grad_only=True)
+    order = topological_order(roots)
     leaf_scope = _leaf_scopes(order)
-    data = _data_path(_walk(roots))
+    data = _data_path(topological_order(roots, grad_only=False))
     nodes, edges = [], []
     sources = collections.defaultdict(list)  # id(tensor) -> nodes that send it a gradient
 
