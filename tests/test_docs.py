@@ -72,3 +72,15 @@ def test_the_pictures_the_docs_show_exist():
         path = DOCS / image
         assert path.exists(), f"{TUTORIAL.name} shows {image}, which is missing"
         assert path.read_text().lstrip().startswith("<?xml") if path.suffix == ".svg" else path.stat().st_size
+
+
+def test_readme_python_blocks_run(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    readme = DOCS.parent / "README.md"
+    namespace = {"__name__": "readme"}
+    python_blocks = [body for kind, body in blocks(readme) if kind == "python"]
+    assert python_blocks
+    with contextlib.redirect_stdout(io.StringIO()):
+        for number, body in enumerate(python_blocks, 1):
+            exec(compile(body, f"README.md python block {number}", "exec"), namespace)
+    assert namespace["w"].grad.shape == (6, 3, 5, 5)
