@@ -3,10 +3,9 @@ from .engine import (Tensor, defvjp, defvjp_argnum, detect_anomaly, enable_grad,
                      primitive, scope)
 from .primitives import concatenate, maximum, stack, where
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
-from . import datasets, init, optim, models
+from . import functional, datasets, init, optim, models
 from .viz import draw_graph
 from .summary import summary
 from .explain import explain
 
 __version__ = "0.1.0"
-from . import functional

@@ -9,8 +9,6 @@ VJPs are written with Tensor ops, so with `create_graph=True` the gradients are 
 recorded and can be differentiated again. Without it, the VJPs run under `no_grad` and record
 nothing.
 """
-from __future__ import annotations
-
 import contextlib
 import functools
 
@@ -31,7 +29,7 @@ class Tensor:
     """An ndarray plus what autograd needs: `requires_grad`, `.grad`, and the op that made it."""
 
     __slots__ = ("data", "grad", "requires_grad", "name", "_ctx", "_retain_grad", "__weakref__")
-    __array_priority__ = 1000  # so `ndarray + Tensor` calls Tensor.__radd__
+    __array_ufunc__ = None    # `ndarray + Tensor` defers to Tensor.__radd__; np.exp(t) refuses
 
     def __init__(self, data, requires_grad=False, name=None):
         if isinstance(data, Tensor):

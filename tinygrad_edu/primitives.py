@@ -291,7 +291,6 @@ Tensor.__neg__ = neg
 Tensor.__lt__, Tensor.__le__ = _compare(np.less), _compare(np.less_equal)
 Tensor.__gt__, Tensor.__ge__ = _compare(np.greater), _compare(np.greater_equal)
 Tensor.__eq__, Tensor.__ne__ = _compare(np.equal), _compare(np.not_equal)
-Tensor.__array_ufunc__ = None        # `ndarray + Tensor` defers to Tensor.__radd__; np.exp(t) refuses
 Tensor.__getitem__ = lambda a, index: getitem(a, index=_plain_index(index))
 
 Tensor.sum, Tensor.mean, Tensor.max = _reduction(sum_), _reduction(mean), _reduction(max_)
