@@ -269,6 +269,12 @@ def test_no_grad_context_and_decorator():
         return (x * 2).requires_grad
 
     assert f() is False and (x * 2).requires_grad
+
+    @tg.no_grad
+    def bare():
+        return (x * 2).requires_grad
+
+    assert bare() is False and (x * 2).requires_grad
     with pytest.raises(KeyError):
         with tg.no_grad():
             raise KeyError("boom")

@@ -366,10 +366,12 @@ def grad(outputs, inputs, grad_outputs=None, create_graph=False):
 # Modes
 # --------------------------------------------------------------------------------------------
 class no_grad(contextlib.ContextDecorator):
-    """`with no_grad():` or `@no_grad()`: ops inside record no graph. Nestable."""
+    """`with no_grad():`, `@no_grad()` or `@no_grad`: ops inside record no graph. Nestable."""
 
-    def __init__(self):
-        self._saved = []
+    def __new__(cls, func=None):
+        self = super().__new__(cls)
+        self._saved = []                      # a stack: one decorated function may recurse
+        return self(func) if callable(func) else self
 
     def __enter__(self):
         self._saved.append(_State.grad_enabled)
