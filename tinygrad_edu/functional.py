@@ -77,6 +77,19 @@ def _check_kernel_fits(x_shape, padding, kernel, dilation, op):
 
 
 # ---- convolution ------------------------------------------------------------------------------
+def _conv_args(x, weight, groups, stride, dilation, op, weight_layout):
+    """The checks conv2d and conv_transpose2d share: 4-D x and weight, groups dividing x's
+    channels, stride and dilation as pairs."""
+    x, weight = _tensor(x, op, "x"), _tensor(weight, op, "weight")
+    _check_rank(x, 4, op, "x", "(N, C_in, H, W)")
+    _check_rank(weight, 4, op, "weight", weight_layout)
+    groups = _check_groups(groups, op)
+    if x.shape[1] % groups:
+        raise ValueError(f"{op}: groups={groups} does not divide the input's {x.shape[1]} channels "
+                         f"(x shape {x.shape})")
+    return x, weight, groups, _pair(stride, op, "stride", 1), _pair(dilation, op, "dilation", 1)
+
+
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """2-D cross-correlation, as torch.nn.functional.conv2d.
 
@@ -84,15 +97,9 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     stride/dilation an int or a pair, padding an int, a pair, "valid" or "same" (stride 1; for an
     even kernel the extra row/column goes at the bottom/right). Returns (N, C_out, Ho, Wo)."""
     op = "conv2d"
-    x, weight = _tensor(x, op, "x"), _tensor(weight, op, "weight")
-    _check_rank(x, 4, op, "x", "(N, C_in, H, W)")
-    _check_rank(weight, 4, op, "weight", "(C_out, C_in/groups, kH, kW)")
-    groups = _check_groups(groups, op)
-    stride, dilation = _pair(stride, op, "stride", 1), _pair(dilation, op, "dilation", 1)
+    x, weight, groups, stride, dilation = _conv_args(x, weight, groups, stride, dilation, op,
+                                                     "(C_out, C_in/groups, kH, kW)")
     C_in, (C_out, C_per_group, kH, kW) = x.shape[1], weight.shape
-    if C_in % groups:
-        raise ValueError(f"{op}: groups={groups} does not divide the input's {C_in} channels "
-                         f"(x shape {x.shape})")
     if C_out % groups:
         raise ValueError(f"{op}: groups={groups} does not divide the weight's {C_out} output channels "
                          f"(weight shape {weight.shape}, layout (C_out, C_in/groups, kH, kW))")
@@ -130,17 +137,11 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
     x (N, C_in, H, W), weight (C_in, C_out/groups, kH, kW) (conv2d's layout seen from the other
     side), output (N, C_out, (H-1)*stride - 2*padding + dilation*(k-1) + output_padding + 1, ...)."""
     op = "conv_transpose2d"
-    x, weight = _tensor(x, op, "x"), _tensor(weight, op, "weight")
-    _check_rank(x, 4, op, "x", "(N, C_in, H, W)")
-    _check_rank(weight, 4, op, "weight", "(C_in, C_out/groups, kH, kW)")
-    groups = _check_groups(groups, op)
-    stride, dilation = _pair(stride, op, "stride", 1), _pair(dilation, op, "dilation", 1)
+    x, weight, groups, stride, dilation = _conv_args(x, weight, groups, stride, dilation, op,
+                                                     "(C_in, C_out/groups, kH, kW)")
     ph, pw = _pair(padding, op, "padding", 0)
     output_padding = _pair(output_padding, op, "output_padding", 0)
     C_in, (C_w, C_out_per_group, kH, kW) = x.shape[1], weight.shape
-    if C_in % groups:
-        raise ValueError(f"{op}: groups={groups} does not divide the input's {C_in} channels "
-                         f"(x shape {x.shape})")
     if C_w != C_in:
         raise ValueError(
             f"{op}: the input has {C_in} channels (x shape {x.shape}) but the weight expects {C_w} "
