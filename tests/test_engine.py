@@ -369,3 +369,9 @@ def test_where_needs_a_boolean_condition():
         tg.where(x.data, x, 0.0)
     np.testing.assert_array_equal(tg.where(x > 0, x, 0.0).data, [1.0, 0.0])
     assert float(x.sum()) == -1.0
+
+
+def test_scalar_constants_keep_their_sign_and_nan():
+    x = leaf([1.0])
+    assert (x * 0.0).data[0] == 0.0 and np.signbit((x * -0.0).data[0])
+    assert np.isnan((x * float("nan")).data[0]) and (x * 2.0).data[0] == 2.0

@@ -156,7 +156,8 @@ def _lift(value, like):
             dtype = like.data.dtype if like.data.dtype.kind in "fc" else np.result_type(like.data, value)
             constant = _wrap(np.asarray(value, dtype))
             constant.data.flags.writeable = False   # shared by every graph that uses this scalar
-            if len(_scalar_constants) < 4096:
+            # NaN never equals its key, and -0.0 equals 0.0: neither is worth a cache entry
+            if len(_scalar_constants) < 4096 and value == value and (value or type(value) is not float):
                 _scalar_constants[key] = constant
         return constant
     return _wrap(value if isinstance(value, np.ndarray) else np.asarray(value))
@@ -337,8 +338,7 @@ def _fit_gradient(gx, x, prim):
 def grad(outputs, inputs, grad_outputs=None, create_graph=False):
     """d(outputs)/d(inputs) as a tuple of Tensors, without touching any `.grad`."""
     outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
-    single = isinstance(inputs, Tensor)
-    inputs = [inputs] if single else list(inputs)
+    inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
     if grad_outputs is None:
         grad_outputs = [None] * len(outputs)
     elif isinstance(grad_outputs, (Tensor, np.ndarray)):
