@@ -32,36 +32,32 @@ def dot_edges(graph):
     return [(s, d, label.strip('"')) for s, d, label in found]
 
 
-def dot_cluster_tree(graph):
-    """[(cluster label, the label of the cluster it sits in, or None)] for the scope clusters (the
-    legend left out), in the order they are written, read by following the braces."""
-    found, stack = [], []
+def walk_dot_clusters(graph):
+    """Follow the DOT's braces: yield ("cluster", its label, the label of the cluster it sits in)
+    for each scope cluster (the legend left out), and ("node", the first line of its label, the
+    cluster it is drawn in) for each node; None where there is no enclosing cluster."""
+    stack = []
     for line in graph.source.splitlines():
         line = line.strip()
         if line.startswith("subgraph cluster_"):
             stack.append(None)
         elif stack and stack[-1] is None and line.startswith("graph ["):
             stack[-1] = re.search(r'label="?([^" \]]+)"?', line).group(1)
-            found.append((stack[-1], stack[-2] if len(stack) > 1 else None))
+            yield "cluster", stack[-1], stack[-2] if len(stack) > 1 else None
         elif line == "}" and stack:
             stack.pop()
-    return found
+        elif re.match(r"n\d+ \[label=", line):
+            yield "node", re.match(r'n\d+ \[label="?([^"\\]+)', line).group(1), stack[-1] if stack else None
+
+
+def dot_cluster_tree(graph):
+    """[(cluster label, the label of the cluster it sits in, or None)], in the order written."""
+    return [(label, parent) for kind, label, parent in walk_dot_clusters(graph) if kind == "cluster"]
 
 
 def dot_node_clusters(graph):
     """{first line of a node's label: the label of the cluster it is drawn in, or None}."""
-    where, stack = {}, []
-    for line in graph.source.splitlines():
-        line = line.strip()
-        if line.startswith("subgraph cluster_"):
-            stack.append(None)
-        elif stack and stack[-1] is None and line.startswith("graph ["):
-            stack[-1] = re.search(r'label="?([^" \]]+)"?', line).group(1)
-        elif line == "}" and stack:
-            stack.pop()
-        elif re.match(r"n\d+ \[label=", line):
-            where[re.match(r'n\d+ \[label="?([^"\\]+)', line).group(1)] = stack[-1] if stack else None
-    return where
+    return {label: cluster for kind, label, cluster in walk_dot_clusters(graph) if kind == "node"}
 
 
 def dot_clusters(graph):
