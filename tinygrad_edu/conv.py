@@ -36,17 +36,31 @@ def unread_size(size, kernel, stride, padding, dilation):
     return (size + padding[0] + padding[1] - dilation * (kernel - 1) - 1) % stride
 
 
-def pad(x, padding, value=0):
-    """Pad the last two axes by ((top, bottom), (left, right)); a negative amount crops instead."""
+def padded_shape(shape, padding):
     (top, bottom), (left, right) = padding
+    return tuple(shape[:-2]) + (shape[-2] + top + bottom, shape[-1] + left + right)
+
+
+def pad(x, padding, value=0, out=None):
+    """Pad the last two axes by ((top, bottom), (left, right)); a negative amount crops instead.
+    Into `out` (of the padded shape) if given; without padding, x itself is returned."""
+    (top, bottom), (left, right) = padding
+    shape = padded_shape(x.shape, padding)
     if top < 0 or bottom < 0 or left < 0 or right < 0:                # crop first, then pad the rest
         H, W = x.shape[-2:]
         x = x[..., max(-top, 0):H - max(-bottom, 0), max(-left, 0):W - max(-right, 0)]
         top, bottom, left, right = max(top, 0), max(bottom, 0), max(left, 0), max(right, 0)
     if top == bottom == left == right == 0:
         return x
-    out = np.full(x.shape[:-2] + (x.shape[-2] + top + bottom, x.shape[-1] + left + right), value, x.dtype)
-    out[..., top:top + x.shape[-2], left:left + x.shape[-1]] = x
+    H, W = x.shape[-2:]
+    if out is None:
+        out = np.empty(shape, x.dtype)
+    if left or right:       # filling narrow column strips is slow (short runs): fill it all
+        out.fill(value)
+    else:
+        out[..., :top, :] = value
+        out[..., top + H:, :] = value
+    out[..., top:top + H, left:left + W] = x
     return out
 
 
@@ -114,14 +128,19 @@ def conv2d_weight_grad_np(x, g, kernel_size, stride, padding, dilation, groups):
     Read as a convolution: x with batch and channel axes swapped, (C_in, N, Hp, Wp), correlated
     with the "kernel" g^T (C_out, N, Ho, Wo) whose taps lie the forward stride apart (the stride
     becomes the dilation, the dilation the stride) -> (C_in, C_out, kH, kW), transposed back.
-    Computed with the forward pass's im2col columns: dw^T = cols (C*kH*kW, N*Ho*Wq) @ g^T (N*Ho*Wq, O),
-    g padded with zero columns to the plane width Wq, so the junk columns drop out."""
+    Computed from the forward pass's im2col columns: dw^T (C*kH*kW, O) = cols @ g^T, summed over
+    the batch, with the layout `one_product_per_image` picks."""
     N, O, Ho, Wo = g.shape
     C, G = x.shape[1], groups
     kH, kW = kernel_size
-    cols, Wq = columns(x, (kH, kW), stride, padding, dilation, G, (Ho, Wo))  # (G, C/G*kH*kW, N*Ho*Wq)
-    g_cols = channel_major(g, Wq).reshape(G, O // G, N * Ho * Wq)    # (G, O/G, N*Ho*Wq)
-    dw_t = np.matmul(cols, g_cols.transpose(0, 2, 1))                 # (G, C/G*kH*kW, O/G): BLAS's faster way round
+    if one_product_per_image(O // G, Ho * Wo):
+        cols, width = im2col(x, (kH, kW), stride, padding, dilation, G, (Ho, Wo), per_image=True)  # (N, G, K, Ho*width)
+        g_rows = widen(g, width).reshape(N, G, O // G, Ho * width)   # zeros where cols has junk
+        dw_t = np.matmul(cols, g_rows.transpose(0, 1, 3, 2)).sum(axis=0)                    # (G, K, O/G)
+    else:
+        cols, width = im2col(x, (kH, kW), stride, padding, dilation, G, (Ho, Wo), per_image=False)  # (G, K, N*Ho*width)
+        g_rows = channel_major(g, (Ho, width)).reshape(G, O // G, N * Ho * width)
+        dw_t = np.matmul(cols, g_rows.transpose(0, 2, 1))                                   # (G, K, O/G)
     return dw_t.transpose(0, 2, 1).reshape(O, C // G, kH, kW)
 
 
@@ -200,34 +219,103 @@ def release_scratch():
     _scratch.buffers.clear()
 
 
-# ---- the layout the fast kernels share ------------------------------------------------------
-# A strided, dilated kernel tap (a, b) reads x_padded[i*sh + a*dh, j*sw + b*dw]. Split the padded
-# image into its stride phases, plane (ph, pw) = x_padded[ph::sh, pw::sw], and that read becomes
-# plane[(a*dh) % sh, (b*dw) % sw][i + (a*dh) // sh, j + (b*dw) // sw]: a plain shifted window.
-# Flatten each plane row by row and compute the output on the plane's full width Wq (the columns
-# j >= Wo are junk, cut off at the end): then a tap's whole window is ONE contiguous run of Ho*Wq
-# numbers, starting at shift_rows*Wq + shift_cols. Every copy and add below moves such runs,
-# which is what NumPy (and memory) does fastest. With stride 1 there is a single plane: the
-# padded image itself.
-def phase_planes(x, padding, stride):
-    """x (N, C, H, W) zero-padded by ((top, bottom), (left, right)) (negative: cropped) and split
-    into stride phases -> (N, C, sh, sw, Hq + 1, Wq), Hq x Wq = ceil(padded size / stride). The
-    extra zero row lets the last run of a shifted window overhang its plane harmlessly."""
-    ((top, bottom), (left, right)), (sh, sw) = padding, stride
-    x = pad(x, ((min(top, 0), min(bottom, 0)), (min(left, 0), min(right, 0))))   # crop only
-    top, bottom, left, right = max(top, 0), max(bottom, 0), max(left, 0), max(right, 0)
+# ---- im2col: every window of x as one column, so that the correlation is a matrix product ----
+def one_product_per_image(out_channels, out_pixels):
+    """The layout of the matrix products. One product for the whole batch, `w (O, K) @ cols (K,
+    N*Ho*Wo)`, needs the columns in channel-major order (C, .., N, ..) and its result swapped back.
+    A product per image, `w (O, K) @ cols[n] (K, Ho*Wo)`, reads x and writes y in their own
+    (N, C, ..) order; it is as fast when each image is big, and faster when there are few output
+    channels (BLAS runs products with few rows poorly, however long they are)."""
+    return out_channels < 32 or out_pixels >= 256
+
+
+def im2col(x, kernel, stride, padding, dilation, groups, out_size, per_image):
+    """Every window of x, zero-padded, as the columns of a matrix, one row per (channel, tap):
+
+        cols[(c, a, b), (n, i, j)] = x_padded[n, c, i*sh + a*dh, j*sw + b*dw]
+
+    -> (cols, width): cols (N, G, C/G*kH*kW, Ho*width), one matrix per image, or
+    (G, C/G*kH*kW, N*Ho*width) for the whole batch. The windows are a strided view of x_padded;
+    the one copy makes them a matrix. NumPy copies short rows several times slower per number than
+    long ones, so for narrow outputs with stride 1 along W the output grid is `width` = the padded
+    width wide, not Wo: then a window's rows follow each other in memory and the copy moves one
+    long run per (channel, tap). Its columns j >= Wo read across the row's edge: junk, dropped
+    after the product."""
     N, C, H, W = x.shape
-    Hq, Wq = -(-(H + top + bottom) // sh), -(-(W + left + right) // sw)
-    planes = _scratch.get("planes", (N, C, sh, sw, Hq + 1, Wq), x.dtype)
-    planes.fill(0)
-    for ph in range(sh):
-        for pw in range(sw):
-            # x rows r with (r + top) % sh == ph land in plane row (r + top) // sh
-            r0, c0 = (ph - top) % sh, (pw - left) % sw
-            rows, cols = x[:, :, r0::sh, c0::sw].shape[2:]
-            i0, j0 = (r0 + top) // sh, (c0 + left) // sw
-            planes[:, :, ph, pw, i0:i0 + rows, j0:j0 + cols] = x[:, :, r0::sh, c0::sw]
-    return planes
+    (kH, kW), (sh, sw), (dh, dw), (Ho, Wo) = kernel, stride, dilation, out_size
+    Hp, Wp = padded_shape(x.shape, padding)[2:]
+    width = Wp if sw == 1 and Wo < 32 else Wo
+    # x_padded, plus the few numbers the last window's junk columns read past its end
+    buffer = _scratch.get("padded", (N * C * Hp * Wp + dw * (kW - 1),), x.dtype)
+    x_padded = pad(x, padding, out=buffer[:N * C * Hp * Wp].reshape(N, C, Hp, Wp))
+    if x_padded is x:                                                 # no padding: a copy all the same
+        x_padded = buffer[:x.size].reshape(x.shape)
+        np.copyto(x_padded, x)
+    sN, sC, sH, sW = x_padded.strides
+    windows = as_strided(x_padded, (N, C, kH, kW, Ho, width), (sN, sC, dh * sH, dw * sW, sh * sH, sw * sW))
+    K = C // groups * kH * kW
+    if per_image:
+        cols = _scratch.get("columns", windows.shape, x.dtype)
+        np.copyto(cols, windows)
+        return cols.reshape(N, groups, K, Ho * width), width
+    cols = _scratch.get("columns", (C, kH, kW, N, Ho, width), x.dtype)
+    np.copyto(cols, windows.transpose(1, 2, 3, 0, 4, 5))
+    return cols.reshape(groups, K, N * Ho * width), width
+
+
+def correlate(x, w, stride, padding, dilation, groups):
+    """The cross-correlation of x (N, C, H, W), zero-padded, with w (O, C/G, kH, kW) -> (N, O, Ho, Wo):
+    im2col, then per group one matrix product `w (O/G, C/G*kH*kW) @ cols (C/G*kH*kW, Ho*width)`,
+    per image or for the whole batch at once; the junk columns Wo..width are cut off (a view)."""
+    N, _, H, W = x.shape
+    O, Cg, kH, kW = w.shape
+    G = groups
+    Ho, Wo = (conv_output_size(n, k, s, p, d) for n, k, s, p, d in zip((H, W), (kH, kW), stride, padding, dilation))
+    w_rows = w.reshape(G, O // G, Cg * kH * kW)
+    if one_product_per_image(O // G, Ho * Wo):
+        cols, width = im2col(x, (kH, kW), stride, padding, dilation, G, (Ho, Wo), per_image=True)  # (N, G, K, Ho*width)
+        return np.matmul(w_rows, cols).reshape(N, O, Ho, width)[..., :Wo]
+    cols, width = im2col(x, (kH, kW), stride, padding, dilation, G, (Ho, Wo), per_image=False)     # (G, K, N*Ho*width)
+    return np.matmul(w_rows, cols).reshape(O, N, Ho, width).transpose(1, 0, 2, 3)[..., :Wo]     # (O, N) swapped back: a view
+
+
+def channel_major(x, size):
+    """x (N, C, H, W) -> (C, N, Hs, Ws), zero rows and columns added below and right up to
+    size (Hs, Ws): the layout in which one matrix product covers the whole batch. (A scratch buffer.)"""
+    N, C, H, W = x.shape
+    out = _scratch.get("channel_major", (C, N) + tuple(size), x.dtype)
+    out[:, :, :H, :W] = x.transpose(1, 0, 2, 3)
+    out[:, :, H:, :] = 0
+    out[:, :, :H, W:] = 0
+    return out
+
+
+def widen(x, width):
+    """x (N, C, H, W) -> (N, C, H, width), zero columns added on the right. (A scratch buffer.)"""
+    if x.shape[-1] == width:
+        return x
+    out = _scratch.get("widened", x.shape[:-1] + (width,), x.dtype)
+    out[..., :x.shape[-1]] = x
+    out[..., x.shape[-1]:] = 0
+    return out
+
+
+# ---- the transposed correlation: products, then each tap's products added in, shifted ------
+# A strided, dilated kernel tap (a, b) sends the product of x[i, j] to full[i*sh + a*dh, j*sw + b*dw].
+# Split `full` into its stride phases, plane (ph, pw) = full[ph::sh, pw::sw]: the target becomes
+# plane[(a*dh) % sh, (b*dw) % sw][i + (a*dh) // sh, j + (b*dw) // sw], a plain shift. Give x the
+# planes' size Hq x Wq (zero rows and columns below and right) and flatten (n, i, j) into one
+# axis: then a tap's shift is one offset along that axis, and the whole batch's products of that
+# tap are added with ONE contiguous slice, which is what NumPy (and memory) does fastest. The
+# shift never carries a nonzero product past the edge of its image: only the zero rows and
+# columns spill into the next one.
+def tap_offsets(kernel, stride, dilation, plane_width):
+    """For each tap (a, b): its plane (ph, pw) and the shift of its products in that plane, flattened."""
+    (kH, kW), (sh, sw), (dh, dw) = kernel, stride, dilation
+    for a in range(kH):
+        for b in range(kW):
+            (row, ph), (col, pw) = divmod(a * dh, sh), divmod(b * dw, sw)
+            yield a, b, ph, pw, row * plane_width + col
 
 
 def interleave(planes):
@@ -242,68 +330,6 @@ def interleave(planes):
     return image
 
 
-def tap_runs(kernel, stride, dilation, plane_width):
-    """For each tap (a, b): its plane (ph, pw) and where its window's run starts in that plane."""
-    (kH, kW), (sh, sw), (dh, dw) = kernel, stride, dilation
-    for a in range(kH):
-        for b in range(kW):
-            (row, ph), (col, pw) = divmod(a * dh, sh), divmod(b * dw, sw)
-            yield a, b, ph, pw, row * plane_width + col
-
-
-def tap_groups(kernel, stride, dilation):
-    """The taps 0..k-1 along one axis, grouped by the stride phase their offset a*d falls in.
-    Within a group the taps and their plane rows are evenly spaced, so one strided view reads all
-    their windows: yields (phase, first tap, tap step, first plane row, plane-row step)."""
-    common = math.gcd(stride, dilation)
-    for first in range(min(stride // common, kernel)):
-        row, phase = divmod(first * dilation, stride)
-        yield phase, first, stride // common, row, dilation // common
-
-
-def columns(x, kernel, stride, padding, dilation, groups, out_size):
-    """im2col: every tap's window of x, as matrices (G, C/G*kH*kW, N*Ho*Wq): one row per
-    (channel, tap), one column per output pixel of the plane-wide grid (N, Ho, Wq). Channel-major,
-    so that one matrix product covers the whole batch."""
-    N, C = x.shape[:2]
-    (kH, kW), (sh, sw), (dh, dw) = kernel, stride, dilation
-    planes = phase_planes(x, padding, stride)                         # (N, C, sh, sw, Hq+1, Wq)
-    Wq = planes.shape[-1]
-    run = out_size[0] * Wq                                            # a window, as one run
-    flat = planes.reshape(N, C, sh, sw, -1).transpose(1, 2, 3, 0, 4)  # (C, sh, sw, N, plane)
-    cols = _scratch.get("columns", (C, kH, kW, N, run), x.dtype)
-    for ph, a0, a_step, row0, row_step in tap_groups(kH, sh, dh):
-        for pw, b0, b_step, col0, col_step in tap_groups(kW, sw, dw):
-            plane = flat[:, ph, pw, :, row0 * Wq + col0:]             # the group's first window starts here
-            (sC, sN, item), taps = plane.strides, cols[:, a0::a_step, b0::b_step]
-            # cols[c, a, b, n, :] = the run of Ho*Wq numbers starting at tap (a, b)'s window
-            cols[:, a0::a_step, b0::b_step] = as_strided(
-                plane, (C,) + taps.shape[1:3] + (N, run), (sC, row_step * Wq * item, col_step * item, sN, item))
-    return cols.reshape(groups, C // groups * kH * kW, N * run), Wq
-
-
-def correlate(x, w, stride, padding, dilation, groups):
-    """The cross-correlation of x (N, C, H, W), zero-padded, with w (O, C/G, kH, kW) -> (N, O, Ho, Wo):
-    im2col, then per group one matrix product `w (O, C*kH*kW) @ cols (C*kH*kW, N*Ho*Wq)`, whose
-    (O, N) axes are swapped back and junk columns Wo..Wq cut off (both views, no copy)."""
-    N, _, H, W = x.shape
-    O, Cg, kH, kW = w.shape
-    Ho, Wo = (conv_output_size(n, k, s, p, d) for n, k, s, p, d in zip((H, W), (kH, kW), stride, padding, dilation))
-    cols, Wq = columns(x, (kH, kW), stride, padding, dilation, groups, (Ho, Wo))  # (G, C/G*kH*kW, N*Ho*Wq)
-    out = np.matmul(w.reshape(groups, O // groups, Cg * kH * kW), cols)            # (G, O/G, N*Ho*Wq)
-    return out.reshape(O, N, Ho, Wq).transpose(1, 0, 2, 3)[:, :, :, :Wo]
-
-
-def channel_major(x, width):
-    """x (N, C, H, W) -> (C, N, H, width), zero columns added on the right: the layout in which
-    one matrix product covers the whole batch, on the plane-wide grid. (A scratch buffer.)"""
-    N, C, H, W = x.shape
-    out = _scratch.get("channel_major", (C, N, H, width), x.dtype)
-    out[..., :W] = x.transpose(1, 0, 2, 3)
-    out[..., W:] = 0
-    return out
-
-
 def correlate_dilated(x, w, spread, padding, dilation, groups):
     """correlate(dilate(x, spread), w, stride 1, padding, dilation, groups), without ever
     multiplying the zeros that dilate() puts between the entries of x.
@@ -312,27 +338,34 @@ def correlate_dilated(x, w, spread, padding, dilation, groups):
     With padding d(k-1) (the "full" correlation, call its output `full`), the product of entry
     x[i, j] with tap (a, b) lands on full[i*sh + (kH-1-a)*dh, j*sw + (kW-1-b)*dw]. So: one matrix
     product gives all (tap, entry) products, and a loop over the taps adds each tap's products
-    into `full`, spread apart: in phase planes, where they are again one contiguous run."""
+    into `full`, shifted (see above)."""
     N, C, Hx, Wx = x.shape
     O, Cg, kH, kW = w.shape
     (sh, sw), (dh, dw), G = spread, dilation, groups
     Hf, Wf = (Hx - 1) * sh + 1 + dh * (kH - 1), (Wx - 1) * sw + 1 + dw * (kW - 1)
-    Hq, Wq = -(-Hf // sh), -(-Wf // sw)
-    # products (O, kH, kW, N, Hx*Wq) = taps (G, O/G*kH*kW, C/G) @ x (G, C/G, N*Hx*Wq)
+    Hq, Wq = -(-Hf // sh), -(-Wf // sw)                               # a phase plane of `full`
+    # products (O, kH, kW, N*Hq*Wq) = taps (G, O/G*kH*kW, C/G) @ x (G, C/G, N*Hq*Wq): one product
+    # per image, each written into its place in the tap-major layout the adds below want
     taps = w.reshape(G, O // G, Cg, kH * kW).transpose(0, 1, 3, 2).reshape(G, O // G * kH * kW, Cg)
-    x_wide = channel_major(x, Wq).reshape(G, Cg, N * Hx * Wq)
-    products = np.matmul(taps, x_wide, out=_scratch.get("products", (G, O // G * kH * kW, N * Hx * Wq),
-                                                         np.result_type(taps, x_wide)))
-    products = products.reshape(O, kH, kW, N, Hx * Wq)
+    products = _scratch.get("products", (G, O // G * kH * kW, N, Hq * Wq), np.result_type(w, x))
+    if Hq * Wq >= 256 and Cg >= 16:     # big enough products: skip channel_major's slow copy
+        x_wide = pad(x, ((0, Hq - Hx), (0, Wq - Wx)), out=_scratch.get("padded", (N, C, Hq, Wq), x.dtype))
+        np.matmul(taps, x_wide.reshape(N, G, Cg, Hq * Wq), out=products.transpose(2, 0, 1, 3))
+    else:
+        x_wide = channel_major(x, (Hq, Wq)).reshape(G, Cg, N * Hq * Wq)
+        np.matmul(taps, x_wide, out=products.reshape(G, O // G * kH * kW, N * Hq * Wq))
+    products = products.reshape(O, kH, kW, N * Hq * Wq)
     # `full`, in phase planes: with stride 1 the one plane is the result, else a scratch buffer
-    shape = (O, sh, sw, N, Hq + 1, Wq)
-    planes = np.zeros(shape, products.dtype) if sh == sw == 1 else _scratch.get("planes", shape, products.dtype)
-    planes.fill(0)
-    flat = planes.reshape(O, sh, sw, N, -1)
-    for a, b, ph, pw, start in tap_runs((kH, kW), spread, dilation, Wq):
+    shape, length = (O, sh, sw, N * Hq * Wq), N * Hq * Wq
+    if sh == sw == 1:
+        planes = np.zeros(shape, products.dtype)                      # the one plane is the result: its own memory
+    else:
+        planes = _scratch.get("planes", shape, products.dtype)
+        planes.fill(0)
+    for a, b, ph, pw, shift in tap_offsets((kH, kW), spread, dilation, Wq):
         # full[i*sh + a*dh, ...] gets the products of tap (kH-1-a, kW-1-b): the kernel is read flipped
-        flat[:, ph, pw, :, start:start + Hx * Wq] += products[:, kH - 1 - a, kW - 1 - b]
-    full = interleave(planes[..., :Hq, :]).transpose(1, 0, 2, 3)[:, :, :Hf, :Wf]   # (N, O, Hf, Wf)
+        planes[:, ph, pw, shift:] += products[:, kH - 1 - a, kW - 1 - b, :length - shift]
+    full = interleave(planes.reshape(O, sh, sw, N, Hq, Wq)).transpose(1, 0, 2, 3)[:, :, :Hf, :Wf]   # (N, O, Hf, Wf)
     # `full` had padding d(k-1) on each side: change it to `padding` (crop, or zero rows)
     (pt, pb), (pl, pr) = padding
     return pad(full, ((pt - dh * (kH - 1), pb - dh * (kH - 1)), (pl - dw * (kW - 1), pr - dw * (kW - 1))))
