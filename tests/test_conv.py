@@ -325,3 +325,19 @@ def test_random_configs_match_reference(x_shape, w_shape, kwargs):
     dx, dw = tg.grad(y, [x, w], grad_outputs=g)
     np.testing.assert_allclose(dx.data, reference.conv2d_input_grad(g, w.data, x.shape, **kwargs), atol=1e-12)
     np.testing.assert_allclose(dw.data, reference.conv2d_weight_grad(x.data, g, w_shape[2:], **kwargs), atol=1e-12)
+
+
+# The fast kernels pick a layout by shape (conv.one_product_per_image, and correlate_dilated's
+# test for a per-image product): these configurations reach each of them.
+LAYOUT_CASES = [
+    ((2, 4, 9, 10), (64, 2, 3, 3), dict(stride=(2, 1), padding=1, groups=2)),     # one product for the batch, wide grid
+    ((2, 4, 5, 40), (64, 4, 3, 3), dict(stride=1, padding=(0, 1))),              # one product for the batch, Wo >= 32
+    ((1, 2, 5, 40), (3, 2, 3, 3), dict(stride=1, padding=1)),                    # per image, Wo >= 32
+    ((2, 4, 17, 18), (32, 2, 3, 3), dict(stride=1, padding=1, groups=2)),        # input-gradient per image
+    ((1, 2, 33, 34), (16, 2, 3, 2), dict(stride=2, padding=(1, 0), dilation=(1, 2))),   # the same, stride 2
+]
+
+
+@pytest.mark.parametrize("x_shape, w_shape, kwargs", LAYOUT_CASES, ids=str)
+def test_every_kernel_layout_matches_reference(x_shape, w_shape, kwargs):
+    test_random_configs_match_reference(x_shape, w_shape, kwargs)

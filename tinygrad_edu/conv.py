@@ -12,7 +12,6 @@ The three conv primitives close over each other's VJPs, so gradients of gradient
 
 Each is linear in each argument, so the VJP of any of them is one of the three again.
 """
-import math
 import threading
 
 import numpy as np
@@ -43,18 +42,18 @@ def padded_shape(shape, padding):
 
 def pad(x, padding, value=0, out=None):
     """Pad the last two axes by ((top, bottom), (left, right)); a negative amount crops instead.
-    Into `out` (of the padded shape) if given; without padding, x itself is returned."""
+    Into `out` (of the padded shape) if given, else into a new array; x itself if nothing changes."""
     (top, bottom), (left, right) = padding
     shape = padded_shape(x.shape, padding)
     if top < 0 or bottom < 0 or left < 0 or right < 0:                # crop first, then pad the rest
         H, W = x.shape[-2:]
         x = x[..., max(-top, 0):H - max(-bottom, 0), max(-left, 0):W - max(-right, 0)]
         top, bottom, left, right = max(top, 0), max(bottom, 0), max(left, 0), max(right, 0)
-    if top == bottom == left == right == 0:
-        return x
-    H, W = x.shape[-2:]
     if out is None:
+        if top == bottom == left == right == 0:
+            return x
         out = np.empty(shape, x.dtype)
+    H, W = x.shape[-2:]
     if left or right:       # filling narrow column strips is slow (short runs): fill it all
         out.fill(value)
     else:
@@ -248,9 +247,6 @@ def im2col(x, kernel, stride, padding, dilation, groups, out_size, per_image):
     # x_padded, plus the few numbers the last window's junk columns read past its end
     buffer = _scratch.get("padded", (N * C * Hp * Wp + dw * (kW - 1),), x.dtype)
     x_padded = pad(x, padding, out=buffer[:N * C * Hp * Wp].reshape(N, C, Hp, Wp))
-    if x_padded is x:                                                 # no padding: a copy all the same
-        x_padded = buffer[:x.size].reshape(x.shape)
-        np.copyto(x_padded, x)
     sN, sC, sH, sW = x_padded.strides
     windows = as_strided(x_padded, (N, C, kH, kW, Ho, width), (sN, sC, dh * sH, dw * sW, sh * sH, sw * sW))
     K = C // groups * kH * kW
