@@ -194,10 +194,12 @@ defvjp(conv2d_weight_grad,
 # How correlate and correlate_dilated are computed fast
 # ==============================================================================================
 class _Scratch(threading.local):
-    """Reusable buffers for the kernels' big temporaries (phase planes, im2col columns, tap
-    products). Memory fresh from the OS is slow to touch the first time (a page fault per page),
-    so each temporary reuses the buffer of the previous call. Results never live here: every
-    array a kernel returns is its own. `release_scratch()` gives the memory back."""
+    """Reusable buffers for the kernels' big temporaries. Memory fresh from the OS is slow to
+    touch the first time (a page fault per page), so each temporary reuses the buffer of the
+    previous call; and the kernels share three buffers by role ("input": x padded or re-laid,
+    "matrix": im2col columns or tap products, "planes"), so that a forward and the two gradients
+    after it write to memory that is still in cache. Results never live here: every array a
+    kernel returns is its own. `release_scratch()` gives the memory back."""
 
     def __init__(self):
         self.buffers = {}
@@ -245,16 +247,16 @@ def im2col(x, kernel, stride, padding, dilation, groups, out_size, per_image):
     Hp, Wp = padded_shape(x.shape, padding)[2:]
     width = Wp if sw == 1 and Wo < 32 else Wo
     # x_padded, plus the few numbers the last window's junk columns read past its end
-    buffer = _scratch.get("padded", (N * C * Hp * Wp + dw * (kW - 1),), x.dtype)
+    buffer = _scratch.get("input", (N * C * Hp * Wp + dw * (kW - 1),), x.dtype)
     x_padded = pad(x, padding, out=buffer[:N * C * Hp * Wp].reshape(N, C, Hp, Wp))
     sN, sC, sH, sW = x_padded.strides
     windows = as_strided(x_padded, (N, C, kH, kW, Ho, width), (sN, sC, dh * sH, dw * sW, sh * sH, sw * sW))
     K = C // groups * kH * kW
     if per_image:
-        cols = _scratch.get("columns", windows.shape, x.dtype)
+        cols = _scratch.get("matrix", windows.shape, x.dtype)
         np.copyto(cols, windows)
         return cols.reshape(N, groups, K, Ho * width), width
-    cols = _scratch.get("columns", (C, kH, kW, N, Ho, width), x.dtype)
+    cols = _scratch.get("matrix", (C, kH, kW, N, Ho, width), x.dtype)
     np.copyto(cols, windows.transpose(1, 2, 3, 0, 4, 5))
     return cols.reshape(groups, K, N * Ho * width), width
 
@@ -279,7 +281,7 @@ def channel_major(x, size):
     """x (N, C, H, W) -> (C, N, Hs, Ws), zero rows and columns added below and right up to
     size (Hs, Ws): the layout in which one matrix product covers the whole batch. (A scratch buffer.)"""
     N, C, H, W = x.shape
-    out = _scratch.get("channel_major", (C, N) + tuple(size), x.dtype)
+    out = _scratch.get("input", (C, N) + tuple(size), x.dtype)
     out[:, :, :H, :W] = x.transpose(1, 0, 2, 3)
     out[:, :, H:, :] = 0
     out[:, :, :H, W:] = 0
@@ -290,7 +292,7 @@ def widen(x, width):
     """x (N, C, H, W) -> (N, C, H, width), zero columns added on the right. (A scratch buffer.)"""
     if x.shape[-1] == width:
         return x
-    out = _scratch.get("widened", x.shape[:-1] + (width,), x.dtype)
+    out = _scratch.get("input", x.shape[:-1] + (width,), x.dtype)
     out[..., :x.shape[-1]] = x
     out[..., x.shape[-1]:] = 0
     return out
@@ -343,9 +345,9 @@ def correlate_dilated(x, w, spread, padding, dilation, groups):
     # products (O, kH, kW, N*Hq*Wq) = taps (G, O/G*kH*kW, C/G) @ x (G, C/G, N*Hq*Wq): one product
     # per image, each written into its place in the tap-major layout the adds below want
     taps = w.reshape(G, O // G, Cg, kH * kW).transpose(0, 1, 3, 2).reshape(G, O // G * kH * kW, Cg)
-    products = _scratch.get("products", (G, O // G * kH * kW, N, Hq * Wq), np.result_type(w, x))
+    products = _scratch.get("matrix", (G, O // G * kH * kW, N, Hq * Wq), np.result_type(w, x))
     if Hq * Wq >= 256 and Cg >= 16:     # big enough products: skip channel_major's slow copy
-        x_wide = pad(x, ((0, Hq - Hx), (0, Wq - Wx)), out=_scratch.get("padded", (N, C, Hq, Wq), x.dtype))
+        x_wide = pad(x, ((0, Hq - Hx), (0, Wq - Wx)), out=_scratch.get("input", (N, C, Hq, Wq), x.dtype))
         np.matmul(taps, x_wide.reshape(N, G, Cg, Hq * Wq), out=products.transpose(2, 0, 1, 3))
     else:
         x_wide = channel_major(x, (Hq, Wq)).reshape(G, Cg, N * Hq * Wq)
