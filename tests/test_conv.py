@@ -341,3 +341,22 @@ LAYOUT_CASES = [
 @pytest.mark.parametrize("x_shape, w_shape, kwargs", LAYOUT_CASES, ids=str)
 def test_every_kernel_layout_matches_reference(x_shape, w_shape, kwargs):
     test_random_configs_match_reference(x_shape, w_shape, kwargs)
+
+
+def test_forward_keeps_its_columns_for_the_weight_gradient_only_while_its_output_lives():
+    from tinygrad_edu.conv import kept
+    x, w = rand((2, 3, 7, 6), 1), rand((4, 3, 3, 2), 2)
+    before = len(kept.by_output)
+    y = F.conv2d(x, w, stride=(2, 1), padding=1)
+    assert len(kept.by_output) == before + 1                          # kept with y's array
+    g = np.random.default_rng(3).standard_normal(y.shape)
+    (dw,) = tg.grad(y, [w], grad_outputs=g)                           # first order: from the kept columns
+    np.testing.assert_allclose(dw.data, reference.conv2d_weight_grad(x.data, g, (3, 2), stride=(2, 1), padding=1),
+                               atol=1e-12)
+    (dw_graph,) = tg.grad(F.conv2d(x, w, stride=(2, 1), padding=1), [w], grad_outputs=Tensor(g), create_graph=True)
+    np.testing.assert_allclose(dw_graph.data, dw.data, atol=1e-12)   # with a graph: made again, same numbers
+    del y, dw_graph
+    assert len(kept.by_output) == before                              # gone with the output
+    with tg.no_grad():
+        F.conv2d(x, w)
+    assert len(kept.by_output) == before                              # nothing kept without gradients

@@ -13,11 +13,12 @@ The three conv primitives close over each other's VJPs, so gradients of gradient
 Each is linear in each argument, so the VJP of any of them is one of the three again.
 """
 import threading
+import weakref
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from .engine import Tensor, defvjp, primitive
+from .engine import Tensor, defvjp, is_grad_enabled, primitive
 
 
 # ==============================================================================================
@@ -91,8 +92,9 @@ def conv2d_np(x, w, stride, padding, dilation, groups):
 
         y[n, o, i, j] = sum_{c,a,b} x_padded[n, c, i*sh + a*dh, j*sw + b*dw] * w[o, c, a, b]
 
-    x (N, C_in, H, W) -> zero-pad -> corr with w (C_out, C_in/G, kH, kW) -> y (N, C_out, Ho, Wo)."""
-    return correlate(x, w, stride, padding, dilation, groups)
+    x (N, C_in, H, W) -> zero-pad -> corr with w (C_out, C_in/G, kH, kW) -> y (N, C_out, Ho, Wo).
+    While gradients are on, y keeps its im2col columns for the weight gradient (see `kept`)."""
+    return correlate(x, w, stride, padding, dilation, groups, keep_columns=is_grad_enabled())
 
 
 def conv2d_input_grad_np(g, w, stride, padding, dilation, groups, output_padding):
@@ -119,7 +121,7 @@ def conv2d_input_grad_np(g, w, stride, padding, dilation, groups, output_padding
     return correlate_dilated(g, w_t, stride, pads, dilation, groups)
 
 
-def conv2d_weight_grad_np(x, g, kernel_size, stride, padding, dilation, groups):
+def conv2d_weight_grad_np(x, g, kernel_size, stride, padding, dilation, groups, columns=None):
     """dL/dw of conv2d: the correlation of the input with the delta, summed over the batch:
 
         dw[o, c, a, b] = sum_{n,i,j} x_padded[n, c, i*sh + a*dh, j*sw + b*dw] * g[n, o, i, j]
@@ -127,17 +129,18 @@ def conv2d_weight_grad_np(x, g, kernel_size, stride, padding, dilation, groups):
     Read as a convolution: x with batch and channel axes swapped, (C_in, N, Hp, Wp), correlated
     with the "kernel" g^T (C_out, N, Ho, Wo) whose taps lie the forward stride apart (the stride
     becomes the dilation, the dilation the stride) -> (C_in, C_out, kH, kW), transposed back.
-    Computed from the forward pass's im2col columns: dw^T (C*kH*kW, O) = cols @ g^T, summed over
-    the batch, with the layout `one_product_per_image` picks."""
+    Computed from the forward pass's im2col columns (`columns`, if it kept them, else made
+    again): dw^T (C*kH*kW, O) = cols @ g^T, summed over the batch, in the layout
+    `one_product_per_image` picks."""
     N, O, Ho, Wo = g.shape
     C, G = x.shape[1], groups
     kH, kW = kernel_size
-    if one_product_per_image(O // G, Ho * Wo):
-        cols, width = im2col(x, (kH, kW), stride, padding, dilation, G, (Ho, Wo), per_image=True)  # (N, G, K, Ho*width)
+    per_image = one_product_per_image(O // G, Ho * Wo)
+    cols, width = columns or im2col(x, (kH, kW), stride, padding, dilation, G, (Ho, Wo), per_image)
+    if per_image:                                                     # cols (N, G, K, Ho*width)
         g_rows = widen(g, width).reshape(N, G, O // G, Ho * width)   # zeros where cols has junk
         dw_t = np.matmul(cols, g_rows.transpose(0, 1, 3, 2)).sum(axis=0)                    # (G, K, O/G)
-    else:
-        cols, width = im2col(x, (kH, kW), stride, padding, dilation, G, (Ho, Wo), per_image=False)  # (G, K, N*Ho*width)
+    else:                                                             # cols (G, K, N*Ho*width)
         g_rows = channel_major(g, (Ho, width)).reshape(G, O // G, N * Ho * width)
         dw_t = np.matmul(cols, g_rows.transpose(0, 2, 1))                                   # (G, K, O/G)
     return dw_t.transpose(0, 2, 1).reshape(O, C // G, kH, kW)
@@ -162,14 +165,22 @@ conv2d = primitive(conv2d_np, "conv2d")
 conv_transpose2d = primitive(conv2d_input_grad_np, "conv_transpose2d")  # one operator, two names
 conv2d_weight_grad = primitive(conv2d_weight_grad_np, "conv2d_weight_grad")
 
+def _conv2d_weight_vjp(g, ans, x, w, stride, padding, dilation, groups):
+    """conv2d_weight_grad(x, g); a first-order backward (no graph to record) computes it straight
+    from the im2col columns the forward pass kept with its output."""
+    params = dict(kernel_size=w.shape[2:], stride=stride, padding=padding, dilation=dilation, groups=groups)
+    columns = kept.columns(ans.data)
+    if columns is not None and not is_grad_enabled():
+        return Tensor(conv2d_weight_grad_np(x.data, g.data, **params, columns=columns))
+    return conv2d_weight_grad(x, g, **params)
+
+
 # conv2d: dx is the transposed convolution of the delta, dw the correlation of x with the delta.
 defvjp(conv2d,
        lambda g, ans, x, w, stride, padding, dilation, groups:
            conv_transpose2d(g, w, stride=stride, padding=padding, dilation=dilation, groups=groups,
                             output_padding=_output_padding(x, w, g, stride, padding, dilation)),
-       lambda g, ans, x, w, stride, padding, dilation, groups:
-           conv2d_weight_grad(x, g, kernel_size=w.shape[2:], stride=stride, padding=padding,
-                              dilation=dilation, groups=groups))
+       _conv2d_weight_vjp)
 
 # conv_transpose2d(g, w) = A_w^T g, where A_w is conv2d with w. Its adjoint in g is A_w itself
 # (conv2d); in w, <u, A_w^T g> = <A_w u, g>, whose w-gradient is conv2d_weight_grad(u, g).
@@ -215,9 +226,43 @@ class _Scratch(threading.local):
 _scratch = _Scratch()
 
 
+class _KeptColumns:
+    """The forward pass's im2col columns, kept for the weight gradient, as PyTorch keeps the
+    tensors a backward pass will need: building them again would repeat the forward's biggest
+    copy. They live as long as the output array they were made for (a weak reference tells when
+    it goes); their buffer then waits here for the next forward, as warm memory."""
+
+    def __init__(self):
+        self.by_output = {}      # id(output array) -> (columns, width)
+        self.spare = []          # buffers of outputs that are gone
+
+    def buffer(self, shape, dtype):
+        size, dtype = int(np.prod(shape)), np.dtype(dtype)
+        for i, buffer in enumerate(self.spare):
+            if buffer.size >= size and buffer.dtype == dtype:
+                return self.spare.pop(i)[:size].reshape(shape)
+        return np.empty(size, dtype).reshape(shape)                   # one flat buffer, as in spare
+
+    def keep(self, output, columns, width):
+        self.by_output[id(output)] = (columns, width)
+        weakref.finalize(output, self._release, id(output))
+
+    def columns(self, output):
+        return self.by_output.get(id(output))
+
+    def _release(self, key):
+        columns, _ = self.by_output.pop(key)
+        if len(self.spare) < 8:
+            self.spare.append(columns.base if columns.base is not None else columns)
+
+
+kept = _KeptColumns()
+
+
 def release_scratch():
     """Free the kernels' reusable temporary buffers (they are re-made on the next call)."""
     _scratch.buffers.clear()
+    kept.spare.clear()
 
 
 # ---- im2col: every window of x as one column, so that the correlation is a matrix product ----
@@ -230,7 +275,7 @@ def one_product_per_image(out_channels, out_pixels):
     return out_channels < 32 or out_pixels >= 256
 
 
-def im2col(x, kernel, stride, padding, dilation, groups, out_size, per_image):
+def im2col(x, kernel, stride, padding, dilation, groups, out_size, per_image, keep=False):
     """Every window of x, zero-padded, as the columns of a matrix, one row per (channel, tap):
 
         cols[(c, a, b), (n, i, j)] = x_padded[n, c, i*sh + a*dh, j*sw + b*dw]
@@ -241,7 +286,7 @@ def im2col(x, kernel, stride, padding, dilation, groups, out_size, per_image):
     long ones, so for narrow outputs with stride 1 along W the output grid is `width` = the padded
     width wide, not Wo: then a window's rows follow each other in memory and the copy moves one
     long run per (channel, tap). Its columns j >= Wo read across the row's edge: junk, dropped
-    after the product."""
+    after the product. With keep, the columns get a buffer of their own (kept.buffer)."""
     N, C, H, W = x.shape
     (kH, kW), (sh, sw), (dh, dw), (Ho, Wo) = kernel, stride, dilation, out_size
     Hp, Wp = padded_shape(x.shape, padding)[2:]
@@ -252,29 +297,34 @@ def im2col(x, kernel, stride, padding, dilation, groups, out_size, per_image):
     sN, sC, sH, sW = x_padded.strides
     windows = as_strided(x_padded, (N, C, kH, kW, Ho, width), (sN, sC, dh * sH, dw * sW, sh * sH, sw * sW))
     K = C // groups * kH * kW
+    if not per_image:
+        windows = windows.transpose(1, 2, 3, 0, 4, 5)                 # (C, kH, kW, N, Ho, width)
+    cols = kept.buffer(windows.shape, x.dtype) if keep else _scratch.get("matrix", windows.shape, x.dtype)
+    np.copyto(cols, windows)
     if per_image:
-        cols = _scratch.get("matrix", windows.shape, x.dtype)
-        np.copyto(cols, windows)
         return cols.reshape(N, groups, K, Ho * width), width
-    cols = _scratch.get("matrix", (C, kH, kW, N, Ho, width), x.dtype)
-    np.copyto(cols, windows.transpose(1, 2, 3, 0, 4, 5))
     return cols.reshape(groups, K, N * Ho * width), width
 
 
-def correlate(x, w, stride, padding, dilation, groups):
+def correlate(x, w, stride, padding, dilation, groups, keep_columns=False):
     """The cross-correlation of x (N, C, H, W), zero-padded, with w (O, C/G, kH, kW) -> (N, O, Ho, Wo):
     im2col, then per group one matrix product `w (O/G, C/G*kH*kW) @ cols (C/G*kH*kW, Ho*width)`,
-    per image or for the whole batch at once; the junk columns Wo..width are cut off (a view)."""
+    per image or for the whole batch at once; the junk columns Wo..width are cut off (a view).
+    With keep_columns, the result keeps its columns for the weight gradient (see kept)."""
     N, _, H, W = x.shape
     O, Cg, kH, kW = w.shape
     G = groups
     Ho, Wo = (conv_output_size(n, k, s, p, d) for n, k, s, p, d in zip((H, W), (kH, kW), stride, padding, dilation))
     w_rows = w.reshape(G, O // G, Cg * kH * kW)
-    if one_product_per_image(O // G, Ho * Wo):
-        cols, width = im2col(x, (kH, kW), stride, padding, dilation, G, (Ho, Wo), per_image=True)  # (N, G, K, Ho*width)
-        return np.matmul(w_rows, cols).reshape(N, O, Ho, width)[..., :Wo]
-    cols, width = im2col(x, (kH, kW), stride, padding, dilation, G, (Ho, Wo), per_image=False)     # (G, K, N*Ho*width)
-    return np.matmul(w_rows, cols).reshape(O, N, Ho, width).transpose(1, 0, 2, 3)[..., :Wo]     # (O, N) swapped back: a view
+    per_image = one_product_per_image(O // G, Ho * Wo)
+    cols, width = im2col(x, (kH, kW), stride, padding, dilation, G, (Ho, Wo), per_image, keep=keep_columns)
+    if per_image:                                                     # cols (N, G, K, Ho*width)
+        y = np.matmul(w_rows, cols).reshape(N, O, Ho, width)[..., :Wo]
+    else:                                                             # cols (G, K, N*Ho*width); (O, N) swapped back
+        y = np.matmul(w_rows, cols).reshape(O, N, Ho, width).transpose(1, 0, 2, 3)[..., :Wo]
+    if keep_columns:
+        kept.keep(y, cols, width)
+    return y
 
 
 def channel_major(x, size):
