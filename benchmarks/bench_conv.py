@@ -29,6 +29,7 @@ for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):   # r
     os.environ[var] = THREADS
 
 import numpy as np  # noqa: E402
+from steady_memory import keep_freed_memory  # noqa: E402
 
 try:
     from threadpoolctl import threadpool_info, threadpool_limits
@@ -188,6 +189,7 @@ def main():
         threadpool_limits(args.threads)
     blas = _openblas_kernels()
     forced = os.environ.get("OPENBLAS_CORETYPE")
+    print(keep_freed_memory())
     print(f"threads {args.threads}; numpy {np.__version__} (OpenBLAS kernels: {blas or 'unknown'}"
           f"{f', forced by OPENBLAS_CORETYPE={forced}' if forced else ''}); "
           f"torch {torch.__version__ if torch is not None else 'not installed'}; best of 3 x {repeat} runs")

@@ -16,6 +16,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, THREADS)  # before NumPy loads its BLAS
 
 import numpy as np  # noqa: E402
+from steady_memory import keep_freed_memory  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 import tinygrad_edu as tg  # noqa: E402
@@ -128,6 +129,7 @@ def main():
     args = parser.parse_args()
     if torch is not None:
         torch.set_num_threads(int(THREADS))
+    print(keep_freed_memory())
     print(f"numpy {np.__version__}, torch {torch.__version__ if torch else 'not installed'}, {THREADS} threads")
     n = 10_000
     print(f"\n10,000-op elementwise chain on (4, 4) float32, time per op:")

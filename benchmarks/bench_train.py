@@ -20,6 +20,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = _threads or "2"
 
 import numpy as np  # noqa: E402
+from steady_memory import keep_freed_memory  # noqa: E402
 
 from tinygrad_edu import Tensor, models, optim  # noqa: E402
 from tinygrad_edu.datasets import load_mnist  # noqa: E402
@@ -89,6 +90,7 @@ def main():
         torch_version = None
 
     x_train, y_train, _, _ = load_mnist()
+    print(keep_freed_memory())
     print(f"train step (forward + backward + SGD), {args.threads} threads, NumPy {np.__version__}, "
           f"PyTorch {torch_version or 'not installed'}")
     print(f"{'model':<6}{'batch':>6}{'ours img/s':>12}{'torch img/s':>13}{'ours ms':>10}{'torch ms':>10}"

@@ -330,9 +330,9 @@ def test_random_configs_match_reference(x_shape, w_shape, kwargs):
 # The fast kernels pick a layout by shape (conv.one_product_per_image, and correlate_dilated's
 # test for a per-image product): these configurations reach each of them.
 LAYOUT_CASES = [
-    ((2, 4, 9, 10), (64, 2, 3, 3), dict(stride=(2, 1), padding=1, groups=2)),     # one product for the batch, wide grid
-    ((2, 4, 5, 40), (64, 4, 3, 3), dict(stride=1, padding=(0, 1))),              # one product for the batch, Wo >= 32
-    ((1, 2, 5, 40), (3, 2, 3, 3), dict(stride=1, padding=1)),                    # per image, Wo >= 32
+    ((2, 4, 9, 10), (64, 2, 3, 3), dict(stride=(2, 1), padding=1, groups=2)),     # one product for the batch
+    ((2, 4, 5, 40), (64, 4, 3, 3), dict(stride=1, padding=(0, 1))),              # the same, no groups
+    ((1, 2, 5, 40), (3, 2, 3, 3), dict(stride=1, padding=1)),                    # a product per image
     ((2, 4, 17, 18), (32, 2, 3, 3), dict(stride=1, padding=1, groups=2)),        # input-gradient per image
     ((1, 2, 33, 34), (16, 2, 3, 2), dict(stride=2, padding=(1, 0), dilation=(1, 2))),   # the same, stride 2
 ]

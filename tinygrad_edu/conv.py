@@ -136,12 +136,12 @@ def conv2d_weight_grad_np(x, g, kernel_size, stride, padding, dilation, groups, 
     C, G = x.shape[1], groups
     kH, kW = kernel_size
     per_image = one_product_per_image(O // G, Ho * Wo)
-    cols, width = columns or im2col(x, (kH, kW), stride, padding, dilation, G, (Ho, Wo), per_image)
-    if per_image:                                                     # cols (N, G, K, Ho*width)
-        g_rows = widen(g, width).reshape(N, G, O // G, Ho * width)   # zeros where cols has junk
+    cols = columns if columns is not None else im2col(x, (kH, kW), stride, padding, dilation, G, (Ho, Wo), per_image)
+    if per_image:                                                     # cols (N, G, K, Ho*Wo)
+        g_rows = g.reshape(N, G, O // G, Ho * Wo)
         dw_t = np.matmul(cols, g_rows.transpose(0, 1, 3, 2)).sum(axis=0)                    # (G, K, O/G)
-    else:                                                             # cols (G, K, N*Ho*width)
-        g_rows = channel_major(g, (Ho, width)).reshape(G, O // G, N * Ho * width)
+    else:                                                             # cols (G, K, N*Ho*Wo)
+        g_rows = channel_major(g, (Ho, Wo)).reshape(G, O // G, N * Ho * Wo)
         dw_t = np.matmul(cols, g_rows.transpose(0, 2, 1))                                   # (G, K, O/G)
     return dw_t.transpose(0, 2, 1).reshape(O, C // G, kH, kW)
 
@@ -233,7 +233,7 @@ class _KeptColumns:
     it goes); their buffer then waits here for the next forward, as warm memory."""
 
     def __init__(self):
-        self.by_output = {}      # id(output array) -> (columns, width)
+        self.by_output = {}      # id(output array) -> its im2col columns
         self.spare = []          # buffers of outputs that are gone
 
     def buffer(self, shape, dtype):
@@ -243,15 +243,15 @@ class _KeptColumns:
                 return self.spare.pop(i)[:size].reshape(shape)
         return np.empty(size, dtype).reshape(shape)                   # one flat buffer, as in spare
 
-    def keep(self, output, columns, width):
-        self.by_output[id(output)] = (columns, width)
+    def keep(self, output, columns):
+        self.by_output[id(output)] = columns
         weakref.finalize(output, self._release, id(output))
 
     def columns(self, output):
         return self.by_output.get(id(output))
 
     def _release(self, key):
-        columns, _ = self.by_output.pop(key)
+        columns = self.by_output.pop(key)
         if len(self.spare) < 8:
             self.spare.append(columns.base if columns.base is not None else columns)
 
@@ -280,36 +280,26 @@ def im2col(x, kernel, stride, padding, dilation, groups, out_size, per_image, ke
 
         cols[(c, a, b), (n, i, j)] = x_padded[n, c, i*sh + a*dh, j*sw + b*dw]
 
-    -> (cols, width): cols (N, G, C/G*kH*kW, Ho*width), one matrix per image, or
-    (G, C/G*kH*kW, N*Ho*width) for the whole batch. The windows are a strided view of x_padded;
-    the one copy makes them a matrix. NumPy copies short rows several times slower per number than
-    long ones, so for narrow outputs with stride 1 along W the output grid is `width` = the padded
-    width wide, not Wo: then a window's rows follow each other in memory and the copy moves one
-    long run per (channel, tap). Its columns j >= Wo read across the row's edge: junk, dropped
-    after the product. With keep, the columns get a buffer of their own (kept.buffer)."""
-    N, C, H, W = x.shape
+    -> cols (N, G, C/G*kH*kW, Ho*Wo), one matrix per image, or (G, C/G*kH*kW, N*Ho*Wo) for the
+    whole batch. The windows are a strided view of x_padded; the one copy makes them a matrix.
+    With keep, the columns get a buffer of their own (kept.buffer), else a scratch buffer."""
+    N, C = x.shape[:2]
     (kH, kW), (sh, sw), (dh, dw), (Ho, Wo) = kernel, stride, dilation, out_size
-    Hp, Wp = padded_shape(x.shape, padding)[2:]
-    width = Wp if sw == 1 and Wo < 32 else Wo
-    # x_padded, plus the few numbers the last window's junk columns read past its end
-    buffer = _scratch.get("input", (N * C * Hp * Wp + dw * (kW - 1),), x.dtype)
-    x_padded = pad(x, padding, out=buffer[:N * C * Hp * Wp].reshape(N, C, Hp, Wp))
+    x_padded = pad(x, padding, out=_scratch.get("input", padded_shape(x.shape, padding), x.dtype))
     sN, sC, sH, sW = x_padded.strides
-    windows = as_strided(x_padded, (N, C, kH, kW, Ho, width), (sN, sC, dh * sH, dw * sW, sh * sH, sw * sW))
-    K = C // groups * kH * kW
+    windows = as_strided(x_padded, (N, C, kH, kW, Ho, Wo), (sN, sC, dh * sH, dw * sW, sh * sH, sw * sW))
     if not per_image:
-        windows = windows.transpose(1, 2, 3, 0, 4, 5)                 # (C, kH, kW, N, Ho, width)
+        windows = windows.transpose(1, 2, 3, 0, 4, 5)                 # (C, kH, kW, N, Ho, Wo)
     cols = kept.buffer(windows.shape, x.dtype) if keep else _scratch.get("matrix", windows.shape, x.dtype)
     np.copyto(cols, windows)
-    if per_image:
-        return cols.reshape(N, groups, K, Ho * width), width
-    return cols.reshape(groups, K, N * Ho * width), width
+    K = C // groups * kH * kW
+    return cols.reshape(N, groups, K, Ho * Wo) if per_image else cols.reshape(groups, K, N * Ho * Wo)
 
 
 def correlate(x, w, stride, padding, dilation, groups, keep_columns=False):
     """The cross-correlation of x (N, C, H, W), zero-padded, with w (O, C/G, kH, kW) -> (N, O, Ho, Wo):
-    im2col, then per group one matrix product `w (O/G, C/G*kH*kW) @ cols (C/G*kH*kW, Ho*width)`,
-    per image or for the whole batch at once; the junk columns Wo..width are cut off (a view).
+    im2col, then per group one matrix product `w (O/G, C/G*kH*kW) @ cols (C/G*kH*kW, Ho*Wo)`,
+    per image or for the whole batch at once (then (O, N) are swapped back: a view).
     With keep_columns, the result keeps its columns for the weight gradient (see kept)."""
     N, _, H, W = x.shape
     O, Cg, kH, kW = w.shape
@@ -317,13 +307,13 @@ def correlate(x, w, stride, padding, dilation, groups, keep_columns=False):
     Ho, Wo = (conv_output_size(n, k, s, p, d) for n, k, s, p, d in zip((H, W), (kH, kW), stride, padding, dilation))
     w_rows = w.reshape(G, O // G, Cg * kH * kW)
     per_image = one_product_per_image(O // G, Ho * Wo)
-    cols, width = im2col(x, (kH, kW), stride, padding, dilation, G, (Ho, Wo), per_image, keep=keep_columns)
-    if per_image:                                                     # cols (N, G, K, Ho*width)
-        y = np.matmul(w_rows, cols).reshape(N, O, Ho, width)[..., :Wo]
-    else:                                                             # cols (G, K, N*Ho*width); (O, N) swapped back
-        y = np.matmul(w_rows, cols).reshape(O, N, Ho, width).transpose(1, 0, 2, 3)[..., :Wo]
+    cols = im2col(x, (kH, kW), stride, padding, dilation, G, (Ho, Wo), per_image, keep=keep_columns)
+    if per_image:                                                     # cols (N, G, K, Ho*Wo)
+        y = np.matmul(w_rows, cols).reshape(N, O, Ho, Wo)
+    else:                                                             # cols (G, K, N*Ho*Wo)
+        y = np.matmul(w_rows, cols).reshape(O, N, Ho, Wo).transpose(1, 0, 2, 3)
     if keep_columns:
-        kept.keep(y, cols, width)
+        kept.keep(y, cols)
     return y
 
 
@@ -335,16 +325,6 @@ def channel_major(x, size):
     out[:, :, :H, :W] = x.transpose(1, 0, 2, 3)
     out[:, :, H:, :] = 0
     out[:, :, :H, W:] = 0
-    return out
-
-
-def widen(x, width):
-    """x (N, C, H, W) -> (N, C, H, width), zero columns added on the right. (A scratch buffer.)"""
-    if x.shape[-1] == width:
-        return x
-    out = _scratch.get("input", x.shape[:-1] + (width,), x.dtype)
-    out[..., :x.shape[-1]] = x
-    out[..., x.shape[-1]:] = 0
     return out
 
 
