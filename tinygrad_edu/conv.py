@@ -230,17 +230,20 @@ class _KeptColumns:
     """The forward pass's im2col columns, kept for the weight gradient, as PyTorch keeps the
     tensors a backward pass will need: building them again would repeat the forward's biggest
     copy. They live as long as the output array they were made for (a weak reference tells when
-    it goes); their buffer then waits here for the next forward, as warm memory."""
+    it goes); their buffer then waits here for the next forward, as warm memory. Only a
+    first-order backward reads them: a graph for double backward is built from the primitives."""
 
     def __init__(self):
         self.by_output = {}      # id(output array) -> its im2col columns
         self.spare = []          # buffers of outputs that are gone
+        self.lock = threading.Lock()   # an output may die, and hand back its buffer, in any thread
 
     def buffer(self, shape, dtype):
         size, dtype = int(np.prod(shape)), np.dtype(dtype)
-        for i, buffer in enumerate(self.spare):
-            if buffer.size >= size and buffer.dtype == dtype:
-                return self.spare.pop(i)[:size].reshape(shape)
+        with self.lock:
+            for i, buffer in enumerate(self.spare):
+                if buffer.size >= size and buffer.dtype == dtype:
+                    return self.spare.pop(i)[:size].reshape(shape)
         return np.empty(size, dtype).reshape(shape)                   # one flat buffer, as in spare
 
     def keep(self, output, columns):
@@ -252,8 +255,9 @@ class _KeptColumns:
 
     def _release(self, key):
         columns = self.by_output.pop(key)
-        if len(self.spare) < 8:
-            self.spare.append(columns.base if columns.base is not None else columns)
+        with self.lock:
+            if len(self.spare) < 8:
+                self.spare.append(columns.base if columns.base is not None else columns)
 
 
 kept = _KeptColumns()
@@ -373,10 +377,11 @@ def correlate_dilated(x, w, spread, padding, dilation, groups):
     Hf, Wf = (Hx - 1) * sh + 1 + dh * (kH - 1), (Wx - 1) * sw + 1 + dw * (kW - 1)
     Hq, Wq = -(-Hf // sh), -(-Wf // sw)                               # a phase plane of `full`
     # products (O, kH, kW, N*Hq*Wq) = taps (G, O/G*kH*kW, C/G) @ x (G, C/G, N*Hq*Wq): one product
-    # per image, each written into its place in the tap-major layout the adds below want
+    # per image, written straight into the tap-major layout the adds below want, when each is big
+    # enough for BLAS; else one for the whole batch, from x copied channel-major
     taps = w.reshape(G, O // G, Cg, kH * kW).transpose(0, 1, 3, 2).reshape(G, O // G * kH * kW, Cg)
     products = _scratch.get("matrix", (G, O // G * kH * kW, N, Hq * Wq), np.result_type(w, x))
-    if Hq * Wq >= 256 and Cg >= 16:     # big enough products: skip channel_major's slow copy
+    if Hq * Wq >= 256 and Cg >= 16:
         x_wide = pad(x, ((0, Hq - Hx), (0, Wq - Wx)), out=_scratch.get("input", (N, C, Hq, Wq), x.dtype))
         np.matmul(taps, x_wide.reshape(N, G, Cg, Hq * Wq), out=products.transpose(2, 0, 1, 3))
     else:
