@@ -26,6 +26,8 @@ def _tensor(x, op, what):
 
 
 def _is_int(v):
+    if type(v) is int:      # the usual case, first: an isinstance check against an ABC is slow
+        return True
     return isinstance(v, (numbers.Integral, np.integer)) and not isinstance(v, bool)
 
 
