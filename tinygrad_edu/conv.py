@@ -68,7 +68,8 @@ def copy_rows(dst, src):
     """np.copyto(dst, src) for same-shaped arrays. NumPy copies number by number with a loop per
     row, so short rows (a conv's 8- or 24-pixel rows) copy several times slower per number than
     long ones. When the rows are contiguous in both arrays, each is copied as one chunk of bytes."""
-    if src.dtype != dst.dtype or src.strides[-1] != src.itemsize or dst.strides[-1] != dst.itemsize:
+    if (src.dtype != dst.dtype or src.size == 0
+            or src.strides[-1] != src.itemsize or dst.strides[-1] != dst.itemsize):
         np.copyto(dst, src)
         return
     row = np.dtype((np.void, src.shape[-1] * src.itemsize))
@@ -175,6 +176,7 @@ def _conv2d_to(size, x, w, **params):
 conv2d = primitive(conv2d_np, "conv2d")
 conv_transpose2d = primitive(conv2d_input_grad_np, "conv_transpose2d")  # one operator, two names
 conv2d_weight_grad = primitive(conv2d_weight_grad_np, "conv2d_weight_grad")
+
 
 def _conv2d_weight_vjp(g, ans, x, w, stride, padding, dilation, groups):
     """conv2d_weight_grad(x, g); a first-order backward (no graph to record) computes it straight
