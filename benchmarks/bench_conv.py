@@ -8,6 +8,9 @@ taking turns (so a burst of other work on the machine does not hit one side only
 "fwd" is the forward pass alone and "f+b" a forward plus the backward to x and w. GFLOP/s
 counts 2*N*C_out*Ho*Wo*C_in/groups*kH*kW per pass for the three passes (forward,
 input-gradient, weight-gradient). Our gradients are checked against PyTorch's in the same run.
+"matmuls alone" is the time of the three matrix products alone, at those flops, on contiguous
+arrays: about the least that any im2col + BLAS conv can take on this NumPy, so its ratio to
+PyTorch's f+b is a floor for ours.
 
 NumPy's matrix products run on OpenBLAS, which picks its kernels from the CPU, unless the
 environment variable OPENBLAS_CORETYPE forces a choice: OPENBLAS_CORETYPE=Haswell (AVX2) on a
@@ -90,8 +93,22 @@ def check(ours, theirs, what):
             raise AssertionError(f"{what}: {name} differs from PyTorch's (max relative error {err:.2e})")
 
 
-def bench(ours_fwd, ours_both, torch_fwd, torch_both, repeat):
+def matmuls_alone(x_shape, w_shape, stride, padding):
+    """The three matrix products of an im2col conv, groups 1, on contiguous float32 arrays:
+    forward w (O, K) @ cols (K, P), input-gradient w^T (K, O) @ g (O, P), weight-gradient
+    g (O, P) @ cols^T (P, K), with K = C_in*kH*kW and P = N*Ho*Wo."""
+    C_out, K = w_shape[0], int(np.prod(w_shape[1:]))
+    P = conv_flops(x_shape, w_shape, stride, padding) // (2 * C_out * K)
+    rng = np.random.default_rng(0)
+    w, w_t = rng.standard_normal((C_out, K), np.float32), rng.standard_normal((K, C_out), np.float32)
+    cols, g, cols_t = (rng.standard_normal(shape, np.float32) for shape in ((K, P), (C_out, P), (P, K)))
+    return lambda: (w @ cols, w_t @ g, g @ cols_t)
+
+
+def bench(ours_fwd, ours_both, torch_fwd, torch_both, repeat, matmuls=None):
     fns = {"ours fwd": ours_fwd, "ours f+b": ours_both}
+    if matmuls is not None:
+        fns["matmuls"] = matmuls
     if torch is not None:
         fns.update({"torch fwd": torch_fwd, "torch f+b": torch_both})
     return best_times(fns, repeat)
@@ -134,7 +151,8 @@ def bench_conv(x_shape, w_shape, stride, padding, repeat):
         lambda x, w: torch.nn.functional.conv2d(x, w, stride=stride, padding=padding), [x_np, w_np], (), g_np)
     if torch is not None:
         check(ours_both(), torch_both(), f"conv2d {x_shape}x{w_shape}")
-    return bench(ours_fwd, ours_both, torch_fwd, torch_both, repeat)
+    return bench(ours_fwd, ours_both, torch_fwd, torch_both, repeat,
+                 matmuls_alone(x_shape, w_shape, stride, padding))
 
 
 def bench_max_pool(repeat):
@@ -172,6 +190,10 @@ def report(name, times, flops=None):
         line += (f" | torch fwd {times['torch fwd'] * 1e3:7.2f} ms  f+b {times['torch f+b'] * 1e3:7.2f} ms"
                  f" | ours/torch fwd {times['ours fwd'] / times['torch fwd']:4.2f}x"
                  f"  f+b {times['ours f+b'] / times['torch f+b']:4.2f}x")
+    if "matmuls" in times:
+        line += f" | matmuls alone {times['matmuls'] * 1e3:.2f} ms"
+        if "torch f+b" in times:
+            line += f" = {times['matmuls'] / times['torch f+b']:4.2f}x"
     print(line, flush=True)
     return times
 
