@@ -62,6 +62,28 @@ def test_max_pool_padding_counts_as_minus_infinity():
     np.testing.assert_array_equal(x.grad.data[0, 0], [[4, 2, 0], [2, 1, 0], [0, 0, 0]])
 
 
+def test_max_pool_nan_window_sends_its_gradient_to_its_last_nan():
+    """A window holding a NaN has the maximum NaN; as in PyTorch, its last NaN gets the gradient."""
+    nan = np.nan
+    data = np.array([[[[1.0, nan, 3.0, nan, nan, 4.0, 1.0, 2.0],
+                       [0.0, 2.0, 5.0, 1.0, nan, 0.0, 3.0, 0.0]]]])
+    x = Tensor(data, requires_grad=True)
+    y = F.max_pool2d(x, 2)
+    np.testing.assert_array_equal(y.data, [[[[nan, nan, nan, 3.0]]]])
+    g = np.array([[[[1.0, 2.0, 3.0, 4.0]]]])
+    y.backward(g)
+    expected = np.zeros((1, 1, 2, 8))
+    expected[0, 0, 0, 1], expected[0, 0, 0, 3], expected[0, 0, 1, 4], expected[0, 0, 1, 6] = 1, 2, 3, 4
+    np.testing.assert_array_equal(x.grad.data, expected)
+    try:
+        import torch
+    except ImportError:
+        return
+    tx = torch.tensor(data, requires_grad=True)
+    torch.nn.functional.max_pool2d(tx, 2).backward(torch.tensor(g))
+    np.testing.assert_array_equal(x.grad.data, tx.grad.numpy())
+
+
 def test_avg_pool_padded_zeros_count_in_the_divisor():
     x = Tensor(np.ones((1, 1, 3, 3)), requires_grad=True)
     y = F.avg_pool2d(x, 3, stride=1, padding=1)

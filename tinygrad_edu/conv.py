@@ -451,8 +451,8 @@ def _max_pool2d(x, kernel_size, stride, padding):
 
 def first_max_offset(x, ans, kernel_size, stride, padding):
     """For each window, the offset a*kW + b of its first maximal element in row-major order:
-    the one element that receives the window's gradient (PyTorch's rule); -1 where no element
-    equals the maximum (a NaN window)."""
+    the one element that receives the window's gradient (PyTorch's rule). A window holding a NaN
+    has the maximum NaN, which equals nothing: its gradient goes to its last NaN, as in PyTorch."""
     x_padded = pad(x, _padding_pairs(padding), value=-np.inf)
     argmax = np.zeros(ans.shape, np.int16)
     unclaimed = np.ones(ans.shape, bool)                  # windows whose first maximum is still ahead
@@ -462,8 +462,11 @@ def first_max_offset(x, ans, kernel_size, stride, padding):
         is_first_max &= unclaimed
         unclaimed ^= is_first_max
         argmax += is_first_max * np.int16(k)
-    if unclaimed.any():
-        argmax[unclaimed] = -1
+    if unclaimed.any():                                   # NaN windows: rare, so a second pass
+        for k, window_slice in reversed(list(_offset_slices(kernel_size, stride, ans.shape[2:]))):
+            is_last_nan = np.isnan(x_padded[window_slice]) & unclaimed
+            unclaimed ^= is_last_nan
+            argmax += is_last_nan * np.int16(k)
     return argmax
 
 
