@@ -8,7 +8,7 @@ import scipy.signal
 import tinygrad_edu as tg
 import tinygrad_edu.functional as F
 from tinygrad_edu import Tensor, reference
-from tinygrad_edu.conv import unread_size
+from tinygrad_edu.kernels.conv import unread_size
 
 
 def rand(shape, seed, dtype=np.float64, requires_grad=True, name=None):
@@ -295,7 +295,7 @@ def test_conv_transpose2d_errors():
                                                              ((3, 2), ((-1, 2), (2, -1)), (2, 1), 1)], ids=str)
 def test_correlate_dilated_is_the_literal_dilate_pad_correlate(spread, pads, dilation, groups):
     """The fast kernel behind the input-gradient against the formula it stands for, step by step."""
-    from tinygrad_edu.conv import correlate, correlate_dilated, dilate, pad
+    from tinygrad_edu.kernels.conv import correlate, correlate_dilated, dilate, dilated, pad
     g = np.random.default_rng(1).standard_normal((2, 4, 4, 5))
     w = np.random.default_rng(2).standard_normal((6, 4 // groups, 3, 2))
     literal = correlate(pad(dilate(g, spread), pads), w, (1, 1), ((0, 0), (0, 0)), dilation, groups)
@@ -343,20 +343,21 @@ def test_every_kernel_layout_matches_reference(x_shape, w_shape, kwargs):
     test_random_configs_match_reference(x_shape, w_shape, kwargs)
 
 
-def test_forward_keeps_its_columns_for_the_weight_gradient_only_while_its_output_lives():
-    from tinygrad_edu.conv import kept
+def test_forward_saves_its_columns_for_the_weight_gradient_only_until_backward_has_used_them():
+    from tinygrad_edu.kernels.conv import Columns, spare
     x, w = rand((2, 3, 7, 6), 1), rand((4, 3, 3, 2), 2)
-    before = len(kept.by_output)
     y = F.conv2d(x, w, stride=(2, 1), padding=1)
-    assert len(kept.by_output) == before + 1                          # kept with y's array
+    assert isinstance(y.saved, Columns)                               # a residual on y's graph node
     g = np.random.default_rng(3).standard_normal(y.shape)
-    (dw,) = tg.grad(y, [w], grad_outputs=g)                           # first order: from the kept columns
+    spare.buffers.clear()
+    (dw,) = tg.grad(y, [w], grad_outputs=g)                           # first order: from the saved columns
     np.testing.assert_allclose(dw.data, reference.conv2d_weight_grad(x.data, g, (3, 2), stride=(2, 1), padding=1),
                                atol=1e-12)
+    assert y.saved is None and len(spare.buffers) == 1                # freed once used; the buffer is reused
+    (dw_again,) = tg.grad(y, [w], grad_outputs=g)                     # a second backward makes them again
+    np.testing.assert_allclose(dw_again.data, dw.data, atol=1e-12)
     (dw_graph,) = tg.grad(F.conv2d(x, w, stride=(2, 1), padding=1), [w], grad_outputs=Tensor(g), create_graph=True)
     np.testing.assert_allclose(dw_graph.data, dw.data, atol=1e-12)   # with a graph: made again, same numbers
-    del y, dw_graph
-    assert len(kept.by_output) == before                              # gone with the output
     with tg.no_grad():
-        F.conv2d(x, w)
-    assert len(kept.by_output) == before                              # nothing kept without gradients
+        assert F.conv2d(x, w).saved is None                           # nothing kept without gradients
+    assert F.conv2d(Tensor(x.data), Tensor(w.data)).saved is None     # nor when nothing requires grad

@@ -3,9 +3,9 @@ import pytest
 
 from tinygrad_edu import Tensor, models, optim
 from tinygrad_edu import functional as F
-from tinygrad_edu.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from tinygrad_edu.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from tinygrad_edu.datasets import load_mnist
-from tinygrad_edu.train import TrainConfig, confusion_matrix, cosine_lr, train
+from tinygrad_edu.training.loop import TrainConfig, confusion_matrix, cosine_lr, train
 
 
 @pytest.fixture(scope="module")

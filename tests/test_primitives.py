@@ -212,7 +212,7 @@ def test_mean_of_float32_stays_float32():
 
 # the engine's internal primitives (each is another one's VJP), checked on their own too
 def test_broadcast_to_and_sum_to():
-    from tinygrad_edu.primitives import broadcast_to, sum_to
+    from tinygrad_edu.ops.shape import broadcast_to, sum_to
     x = values((3, 1), 0)
     np.testing.assert_array_equal(broadcast_to(x, shape=(2, 3, 4)).data, np.broadcast_to(x.data, (2, 3, 4)))
     check(lambda x: broadcast_to(x, shape=(2, 3, 4)), x)
@@ -224,7 +224,7 @@ def test_broadcast_to_and_sum_to():
 
 
 def test_index_add():
-    from tinygrad_edu.primitives import index_add
+    from tinygrad_edu.ops.shape import index_add
     g = values((4,), 0)
     index = np.array([1, 1, 0, 3])
     expected = np.zeros(5)

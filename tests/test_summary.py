@@ -5,7 +5,7 @@ import pytest
 import tinygrad_edu as tg
 import tinygrad_edu.functional as F
 from tinygrad_edu import models
-from tinygrad_edu.summary import SummaryRow
+from tinygrad_edu.teach.summary import SummaryRow
 
 SEED_ROWS = [
     SummaryRow("input", "", (10, 1, 28, 28), 0),

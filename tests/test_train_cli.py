@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from tinygrad_edu import cli
-from tinygrad_edu.checkpoint import load_checkpoint
+from tinygrad_edu.training.checkpoint import load_checkpoint
 from tinygrad_edu.datasets import write_idx
-from tinygrad_edu.train import OUTPUT_FILES
+from tinygrad_edu.training.loop import OUTPUT_FILES
 
 
 def test_train_then_evaluate_end_to_end(tmp_path, capsys):

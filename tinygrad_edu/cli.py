@@ -8,13 +8,15 @@
     tinygrad-edu explain conv2d --input 10,3,12,12 --weight 6,3,5,5 [--stride 1] [--padding 0]
     tinygrad-edu explain max_pool2d --input 10,6,8,8 --kernel-size 2
 
+This is the only module that knows argparse: the library's functions take plain arguments.
 Each subcommand is registered by one small `add_<name>_command(subparsers)` function listed in
 COMMANDS; it adds its arguments and sets `run=` to the function that does the work, which gets
-the parsed arguments and returns the exit status. To add a command, write such a function and
-append it to COMMANDS.
+the parsed arguments, calls the library and returns the exit status. To add a command, write such
+a pair and append the first to COMMANDS (docs/architecture.md has the checklist).
 
 Mistakes in the arguments, and expected failures such as a missing or damaged data file, end in
-one line on stderr (`tinygrad-edu: error: ...`) and a non-zero exit status, never a traceback.
+one line on stderr (`tinygrad-edu: error: ...`) and a non-zero exit status (2 for a bad argument,
+1 for a failure), never a traceback.
 """
 import argparse
 import sys
@@ -31,7 +33,11 @@ class ArgumentParser(argparse.ArgumentParser):
 
 
 class CommandError(Exception):
-    """A failure to report as one line, not a traceback."""
+    """A failure to report as one line, not a traceback (exit status 1)."""
+
+
+class UsageError(CommandError):
+    """Arguments that argparse accepted one by one but that do not go together (exit status 2)."""
 
 
 # ---- argument types: each refuses a bad value with a message argparse prints on one line ----
@@ -73,9 +79,49 @@ def existing_file(text):
     return text
 
 
+def int_or_pair(text):
+    """'2' -> 2, '2,1' -> (2, 1)."""
+    parts = [p for p in text.split(",") if p.strip()]
+    if len(parts) not in (1, 2) or not all(p.strip().isdigit() for p in parts):
+        raise argparse.ArgumentTypeError(f"expected an int or a pair like 2,1, got {text!r}")
+    return int(parts[0]) if len(parts) == 1 else (int(parts[0]), int(parts[1]))
+
+
+def padding_arg(text):
+    """An int, a pair, or conv2d's 'same' / 'valid'."""
+    return text if text in ("same", "valid") else int_or_pair(text)
+
+
+def shape_arg(text):
+    """'10,3,12,12' (or '10x3x12x12') -> (10, 3, 12, 12)."""
+    parts = [p for p in text.replace("x", ",").split(",") if p.strip()]
+    if not parts or not all(p.strip().isdigit() and int(p) > 0 for p in parts):
+        raise argparse.ArgumentTypeError(f"expected a shape of positive sizes like 10,3,12,12, got {text!r}")
+    return tuple(int(p) for p in parts)
+
+
+def model_choice(parser):
+    from .nn import models
+    parser.add_argument("--model", default="seed", choices=list(models.ARCHITECTURES),
+                        help="which of tinygrad_edu.models (default seed)")
+
+
+def example_batch(model="seed", batch=10):
+    """(params, images, labels) for drawing or summarising one of tinygrad_edu.models: fresh
+    parameters (seed 0) and the first `batch` digits of the bundled MNIST test set."""
+    from .data import datasets
+    from .engine import Tensor
+    from .nn import models
+    params = models.init_params(model, rng=0)
+    _, _, x_test, y_test = datasets.load_mnist()
+    if not 1 <= batch <= len(x_test):
+        raise UsageError(f"--batch must be between 1 and {len(x_test)}, got {batch}")
+    return params, Tensor(x_test[:batch], name="images"), y_test[:batch]
+
+
 # ---- train ----------------------------------------------------------------------------------
 def add_train_command(subparsers):
-    from .train import DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS, DEFAULT_LR, DEFAULT_OPTIMIZER
+    from .training.loop import DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS, DEFAULT_LR, DEFAULT_OPTIMIZER
 
     parser = subparsers.add_parser(
         "train", help="train a CNN on MNIST and write a checkpoint, plots and metrics",
@@ -107,7 +153,7 @@ def add_train_command(subparsers):
 
 
 def run_train(args):
-    from .train import TrainConfig, train
+    from .training.loop import TrainConfig, train
 
     out = Path(args.out if args.out is not None else Path("runs") / args.model)
     if out.exists() and not out.is_dir():
@@ -132,7 +178,7 @@ def add_evaluate_command(subparsers):
 
 
 def run_evaluate(args):
-    from .train import evaluate, format_confusion_matrix
+    from .training.loop import evaluate, format_confusion_matrix
 
     accuracy, counts = evaluate(args.checkpoint, args.data)
     total = int(counts.sum())
@@ -141,12 +187,116 @@ def run_evaluate(args):
     return 0
 
 
-# ---- the command ------------------------------------------------------------------------------
-# summary, graph and explain live beside what they show (tinygrad_edu.summary, .viz, .explain)
-from .explain import add_explain_command  # noqa: E402
-from .summary import add_summary_command  # noqa: E402
-from .viz import add_graph_command  # noqa: E402
+# ---- summary ----------------------------------------------------------------------------------
+def add_summary_command(subparsers):
+    parser = subparsers.add_parser(
+        "summary", help="print a model's layers with their output shapes and parameter counts",
+        description="Run one batch of MNIST digits through a model and print each layer's output shape "
+                    "and parameter count, in execution order.",
+        epilog="example: tinygrad-edu summary --model seed")
+    model_choice(parser)
+    parser.add_argument("--batch", type=int, default=10, help="digits in the batch (default 10)")
+    parser.set_defaults(run=run_summary)
 
+
+def run_summary(args):
+    from .nn import models
+    from .teach.summary import summary
+
+    params, images, _ = example_batch(args.model, args.batch)
+    summary(models.forward, images, params=params)
+    return 0
+
+
+# ---- graph ------------------------------------------------------------------------------------
+def add_graph_command(subparsers):
+    from .viz.graph import DEFAULT_MAX_NODES
+
+    parser = subparsers.add_parser(
+        "graph", help="draw a model's computation graph (forward, or --backward) as SVG/PNG/PDF/DOT",
+        description="Run one batch of MNIST digits through a model, backpropagate its loss, and draw the "
+                    "graph: every op with its output shape, or with --backward every VJP rule with the "
+                    "gradient's shape. The format follows --out's suffix (.svg .png .pdf need Graphviz's "
+                    "`dot`; .dot/.gv write the DOT text).",
+        epilog="example: tinygrad-edu graph --model seed --out graph.svg")
+    model_choice(parser)
+    parser.add_argument("--out", default="graph.svg", help="the file to write (default graph.svg)")
+    parser.add_argument("--backward", action="store_true", help="draw the backward graph (the VJP rules)")
+    parser.add_argument("--batch", type=int, default=10, help="digits in the batch (default 10)")
+    parser.add_argument("--rankdir", default="TB", choices=("TB", "LR"), help="top to bottom or left to right")
+    parser.add_argument("--max-nodes", type=int, default=DEFAULT_MAX_NODES,
+                        help=f"fold scopes beyond this many nodes (default {DEFAULT_MAX_NODES})")
+    parser.set_defaults(run=run_graph)
+
+
+def run_graph(args):
+    from .nn import models
+    from .viz import GraphvizNotFoundError, draw_graph
+
+    out = Path(args.out)
+    fmt = out.suffix.lstrip(".").lower()
+    if fmt not in ("svg", "png", "pdf", "dot", "gv"):
+        raise UsageError(f"graph: --out must end in .svg, .png, .pdf, .dot or .gv, got {args.out!r}")
+    params, images, labels = example_batch(args.model, args.batch)
+    loss = models.loss_fn(params, images, labels)
+    loss.name = "loss"
+    loss.backward()
+    graph = draw_graph(loss, backward=args.backward, rankdir=args.rankdir, max_nodes=args.max_nodes)
+    if out.parent != Path(""):
+        out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        if fmt in ("dot", "gv"):
+            out.write_text(graph.source)
+        else:
+            out.write_bytes(graph.pipe(format=fmt))
+    except GraphvizNotFoundError as error:
+        raise CommandError(f"graph: {error}") from None
+    caption = graph.captions[0].split(" (")[0]      # e.g. 'forward graph: 19 ops, 10 leaves'
+    print(f"wrote {out}  ({caption}; model {args.model}, batch {args.batch})")
+    return 0
+
+
+# ---- explain ----------------------------------------------------------------------------------
+def add_explain_command(subparsers):
+    parser = subparsers.add_parser(
+        "explain", help="print conv2d's or max_pool2d's forward and backward recipe with every shape",
+        description="Print the forward and backward (VJP) recipe of conv2d or max_pool2d step by step, with "
+                    "the shape after each step, checked against tinygrad_edu's own gradients.",
+        epilog="example: tinygrad-edu explain conv2d --input 10,3,12,12 --weight 6,3,5,5 --stride 1")
+    parser.add_argument("op", choices=("conv2d", "max_pool2d"))
+    parser.add_argument("--input", required=True, type=shape_arg, help="the input's shape N,C,H,W, e.g. 10,3,12,12")
+    parser.add_argument("--weight", type=shape_arg, help="conv2d: the weight's shape C_out,C_in/groups,kH,kW, e.g. 6,3,5,5")
+    parser.add_argument("--kernel-size", type=int_or_pair, help="max_pool2d: e.g. 2 or 3,2")
+    parser.add_argument("--stride", type=int_or_pair,
+                        help="an int or a pair (conv2d: default 1; max_pool2d: the kernel size)")
+    parser.add_argument("--padding", type=padding_arg, default=0,
+                        help="an int, a pair, or (conv2d) same / valid (default 0)")
+    parser.add_argument("--dilation", type=int_or_pair, default=1, help="conv2d (default 1)")
+    parser.add_argument("--groups", type=int, default=1, help="conv2d (default 1)")
+    parser.add_argument("--no-bias", action="store_true", help="conv2d: leave the bias gradient out")
+    parser.set_defaults(run=run_explain)
+
+
+def run_explain(args):
+    from .teach.explain import explain
+
+    try:
+        if args.op == "conv2d":
+            if args.weight is None:
+                raise ValueError("conv2d needs --weight (e.g. --weight 6,3,5,5)")
+            explain("conv2d", input=args.input, weight=args.weight, stride=args.stride, padding=args.padding,
+                    dilation=args.dilation, groups=args.groups, bias=not args.no_bias)
+        else:
+            if args.kernel_size is None:
+                raise ValueError("max_pool2d needs --kernel-size (e.g. --kernel-size 2)")
+            explain("max_pool2d", input=args.input, kernel_size=args.kernel_size, stride=args.stride,
+                    padding=args.padding)
+    except (TypeError, ValueError) as error:
+        raise UsageError(f"explain: {error}") from None
+    return 0
+
+
+# ---- the command ------------------------------------------------------------------------------
 COMMANDS = [add_train_command, add_evaluate_command, add_summary_command, add_graph_command, add_explain_command]
 
 
@@ -165,14 +315,14 @@ def build_parser():
 def main(argv=None):
     """Run the command line `argv` (default: sys.argv[1:]); returns the exit status."""
     args = build_parser().parse_args(argv)
-    from .checkpoint import CheckpointError
-    from .datasets import IDXError
+    from .data.datasets import IDXError
+    from .training.checkpoint import CheckpointError
 
     try:
         return args.run(args)
     except (CommandError, CheckpointError, IDXError, OSError) as error:  # OSError: missing/unwritable files
         print(f"{PROG}: error: {error}", file=sys.stderr)
-        return 1
+        return 2 if isinstance(error, UsageError) else 1
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130

@@ -8,18 +8,28 @@ result. `backward` walks those records in reverse topological order and calls th
 VJPs are written with Tensor ops, so with `create_graph=True` the gradients are themselves
 recorded and can be differentiated again. Without it, the VJPs run under `no_grad` and record
 nothing.
+
+The engine imports no op. The ops (tinygrad_edu.ops) are built on it; the only three it defines
+itself are the ones its own bookkeeping needs: `sum_to` and `broadcast_to` (every VJP's result is
+summed back to its input's shape, undoing broadcasting) and `astype` (and cast to its dtype).
 """
 import contextlib
 import functools
+import threading
 
 import numpy as np
 
 
-class _State:
-    """Global switches, read on every op (so kept as plain class attributes)."""
+class _ThreadState(threading.local):
+    """The switches every op reads. One set per thread: a thread inside `no_grad()` (or inside
+    backward, which turns recording off while it runs the VJPs) must not stop another thread
+    from recording its own graph."""
     grad_enabled = True   # False inside no_grad(): ops record no graph
     anomaly = False       # True inside detect_anomaly(): check every result for NaN/inf
     scope = None          # the innermost tinygrad_edu.scope() name, for draw_graph clusters
+
+
+_State = _ThreadState()
 
 
 # --------------------------------------------------------------------------------------------
@@ -28,7 +38,7 @@ class _State:
 class Tensor:
     """An ndarray plus what autograd needs: `requires_grad`, `.grad`, and the op that made it."""
 
-    __slots__ = ("data", "grad", "requires_grad", "name", "_ctx", "_retain_grad", "__weakref__")
+    __slots__ = ("data", "grad", "requires_grad", "name", "_ctx", "_retain_grad", "saved", "__weakref__")
     __array_ufunc__ = None    # `ndarray + Tensor` defers to Tensor.__radd__; np.exp(t) refuses
 
     def __init__(self, data, requires_grad=False, name=None):
@@ -45,6 +55,7 @@ class Tensor:
         self.name = name
         self._ctx = None          # (primitive, inputs, params, scope) for an op's result
         self._retain_grad = False
+        self.saved = None         # residuals a `saves=True` primitive kept for its VJPs
 
     # ---- factories ---------------------------------------------------------------------------
     @staticmethod
@@ -137,7 +148,7 @@ def _shape_arg(shape):
 def _wrap(array):
     """A new Tensor around an ndarray, with none of __init__'s checks (for the per-op hot path)."""
     t = Tensor.__new__(Tensor)
-    t.data, t.grad, t.requires_grad, t.name, t._ctx, t._retain_grad = array, None, False, None, None, False
+    t.data, t.grad, t.requires_grad, t.name, t._ctx, t._retain_grad, t.saved = array, None, False, None, None, False, None
     return t
 
 
@@ -191,26 +202,40 @@ def _as_gradient(gradient, t, where):
 # --------------------------------------------------------------------------------------------
 # Primitives and their VJPs
 # --------------------------------------------------------------------------------------------
-def primitive(fn, name=None):
-    """Make `fn(*arrays, **params) -> ndarray` an op on Tensors that records itself in the graph."""
+def primitive(fn, name=None, saves=False):
+    """Make `fn(*arrays, **params) -> ndarray` an op on Tensors that records itself in the graph.
+
+    saves=True: `fn` also takes `save=` (True when the result will be recorded for backward) and
+    returns `(out, residuals)`: intermediate results its VJPs can reuse instead of computing them
+    again (conv2d keeps its im2col columns), as PyTorch's `ctx.save_for_backward` and JAX's
+    residuals. They are kept on the result as `ans.saved` only while gradients are recorded, and
+    backward drops them once the op's VJPs have run, so a VJP must work without them (None)."""
     def prim(*inputs, **params):
         for a in inputs:
             if a.__class__ is not Tensor:
                 inputs = _lift_all(inputs)
                 break
+        record = False
+        if _State.grad_enabled:
+            for t in inputs:
+                if t.requires_grad:
+                    record = True
+                    break
         try:
-            out = fn(*[t.data for t in inputs], **params)
+            if saves:
+                out, residuals = fn(*[t.data for t in inputs], save=record, **params)
+            else:
+                out = fn(*[t.data for t in inputs], **params)
         except ValueError as e:  # NumPy's shape errors, told with the op's name and input shapes
             raise _shape_error(prim, inputs, e) from None
         if out.__class__ is not np.ndarray:
             out = np.asarray(out)
         result = _wrap(out)
-        if _State.grad_enabled:
-            for t in inputs:
-                if t.requires_grad:
-                    result.requires_grad = True
-                    result._ctx = (prim, inputs, params, _State.scope)
-                    break
+        if record:
+            result.requires_grad = True
+            result._ctx = (prim, inputs, params, _State.scope)
+            if saves:
+                result.saved = residuals
         if _State.anomaly:
             _check_finite(out, prim, inputs, "forward result")
         return result
@@ -218,25 +243,37 @@ def primitive(fn, name=None):
     prim.__name__ = prim.__qualname__ = name or fn.__name__
     prim.__doc__ = fn.__doc__
     prim.fn = fn            # the NumPy forward
+    prim.saves = saves
     prim.vjps = ()          # filled in by defvjp
+    prim.rules = None       # the VJPs' formulas as text (what graphs and explain show)
     return prim
 
 
-def defvjp(prim, *vjps):
+def defvjp(prim, *vjps, rules=None):
     """Register one VJP per positional input: `vjp(g, ans, *inputs, **params) -> Tensor` (or None
     for an input that is not differentiable). The engine sums each result back to its input's
-    shape (undoing broadcasting) and casts it to its input's dtype, so a VJP is just the formula."""
+    shape (undoing broadcasting) and casts it to its input's dtype, so a VJP is just the formula.
+
+    `rules`: the formulas as text, one line per input (a tuple of strings; the last one repeats
+    for an op with any number of inputs) or a function `(input index, result Tensor) -> text or
+    lines` that fills in the op's own numbers. The backward graph shows them; without them it
+    shows a lambda VJP's source."""
     prim.vjps = vjps
+    prim.rules = rules
     return prim
 
 
-def defvjp_argnum(prim, vjp):
+def defvjp_argnum(prim, vjp, rules=None):
     """For ops with any number of inputs (concatenate, stack): `vjp(argnum, g, ans, *inputs, **params)`."""
     prim.vjps = _ArgnumVJPs(vjp)
+    prim.rules = rules
     return prim
 
 
 class _ArgnumVJPs:
+    """prim.vjps of a defvjp_argnum primitive: vjps[i] is the one VJP with argnum i filled in."""
+    any_number = True
+
     def __init__(self, vjp):
         self.vjp = vjp
 
@@ -315,6 +352,7 @@ def _backprop(roots, root_grads, create_graph, want):
                 if check_finite:
                     _check_finite(gx.data, prim, inputs, f"gradient for input {i}")
                 grads[id(x)] = grads[id(x)] + gx if id(x) in grads else gx
+            t.saved = None        # the residuals have served: free them (a second backward recomputes)
     finally:
         _State.grad_enabled, _State.anomaly = previous, check_finite
     return result
@@ -366,30 +404,32 @@ def grad(outputs, inputs, grad_outputs=None, create_graph=False):
 # Modes
 # --------------------------------------------------------------------------------------------
 class no_grad(contextlib.ContextDecorator):
-    """`with no_grad():`, `@no_grad()` or `@no_grad`: ops inside record no graph. Nestable."""
+    """`with no_grad():`, `@no_grad()` or `@no_grad`: ops inside record no graph. Nestable, and
+    per thread: one decorated function may run (and recurse) in several threads at once, so the
+    modes to restore are kept on a stack of each thread's own."""
+
+    _ENABLED = False
 
     def __new__(cls, func=None):
         self = super().__new__(cls)
-        self._saved = []                      # a stack: one decorated function may recurse
+        self._saved = threading.local()
         return self(func) if callable(func) else self
 
     def __enter__(self):
-        self._saved.append(_State.grad_enabled)
-        _State.grad_enabled = False
+        stack = self._saved.__dict__.setdefault("stack", [])
+        stack.append(_State.grad_enabled)
+        _State.grad_enabled = self._ENABLED
         return self
 
     def __exit__(self, *exc):
-        _State.grad_enabled = self._saved.pop()
+        _State.grad_enabled = self._saved.stack.pop()
         return False
 
 
 class enable_grad(no_grad):
     """The opposite of no_grad, for use inside it."""
 
-    def __enter__(self):
-        self._saved.append(_State.grad_enabled)
-        _State.grad_enabled = True
-        return self
+    _ENABLED = True
 
 
 @contextlib.contextmanager
@@ -417,5 +457,26 @@ def is_grad_enabled():
     return _State.grad_enabled
 
 
-# the two primitives the engine itself needs (defined with the others)
-from .primitives import astype, sum_to  # noqa: E402  (after Tensor exists: primitives use it)
+# --------------------------------------------------------------------------------------------
+# The three primitives the engine's own bookkeeping needs (_fit_gradient)
+# --------------------------------------------------------------------------------------------
+def _sum_to(x, shape):
+    """Sum x down to `shape`, the reverse of broadcasting: over the extra leading axes, and over
+    the axes where `shape` has 1 and x does not."""
+    lead = x.ndim - len(shape)
+    if lead < 0 or any(s != 1 and s != n for s, n in zip(shape, x.shape[lead:])):
+        raise ValueError(f"sum_to: shape {x.shape} does not reduce to {shape} (not a broadcast of it)")
+    axes = tuple(range(lead)) + tuple(lead + i for i, s in enumerate(shape) if s == 1 and x.shape[lead + i] != 1)
+    return np.sum(x, axis=axes, keepdims=True).reshape(shape) if axes else x.reshape(shape)
+
+
+# broadcasting and summing back are each other's transposes
+sum_to = primitive(_sum_to, "sum_to")
+broadcast_to = primitive(np.broadcast_to, "broadcast_to")
+defvjp(sum_to, lambda g, ans, x, shape: broadcast_to(g, shape=x.shape),
+       rules=("broadcast g back to x's shape",))
+defvjp(broadcast_to, lambda g, ans, x, shape: sum_to(g, shape=x.shape),
+       rules=("sum g back to x's shape",))
+
+astype = primitive(lambda x, dtype: x.astype(dtype), "astype")
+defvjp(astype, lambda g, ans, x, dtype: astype(g, dtype=x.dtype), rules=("cast g back to x's dtype",))

@@ -1,23 +1,30 @@
-"""tinygrad_edu.functional (import as F): the neural-network operations, PyTorch's signatures.
+"""tinygrad_edu.functional (import as F): PyTorch's signatures for every op, in one place.
 
-This module checks arguments and explains what is wrong; the math lives in the primitives
-(tinygrad_edu.conv for convolution and pooling, the losses at the bottom of this file).
+This module checks arguments, normalises them (`pair`, `conv_padding`, `normalize_axis`: the one
+copy every other module uses) and explains what is wrong; the math lives in the primitives
+(tinygrad_edu.ops). It also gives Tensor its methods (`x.sum(axis)`, `x.reshape(...)`, `x[i]`,
+`x @ y`, ...), which are signatures too.
 Layouts: activations (N, C, H, W), conv weights (C_out, C_in/groups, kH, kW), linear weights (out, in).
 """
 import numbers
 
 import numpy as np
 
-from . import conv as _conv
-from .engine import Tensor, defvjp, primitive
-from .primitives import exp, relu as _relu, reshape, sum_, transpose
+from .engine import Tensor, astype
+from .ops import conv as _conv, pool as _pool
+from .ops.elementwise import (absolute, add, div, exp, log, mul, neg, power, relu as _relu, sigmoid, sqrt,
+                              sub, tanh)
+from .ops.linalg import matmul
+from .ops.loss import cross_entropy_, log_softmax_, softmax_
+from .ops.reduce import max_, mean, sum_
+from .ops.shape import concatenate_, getitem, reshape, stack_, transpose
 
 __all__ = ["conv2d", "conv_transpose2d", "max_pool2d", "avg_pool2d", "linear", "relu", "softmax",
            "log_softmax", "cross_entropy"]
 
 
 # ---- argument checking ------------------------------------------------------------------------
-def _tensor(x, op, what):
+def tensor_arg(x, op, what):
     if isinstance(x, Tensor):
         return x
     if isinstance(x, (np.ndarray, numbers.Number, list, tuple)):
@@ -31,7 +38,7 @@ def _is_int(v):
     return isinstance(v, (numbers.Integral, np.integer)) and not isinstance(v, bool)
 
 
-def _pair(value, op, name, minimum):
+def pair(value, op, name, minimum=0):
     """An int or a pair of ints -> a pair, each at least `minimum`."""
     pair = (value, value) if _is_int(value) else value
     if not (isinstance(pair, (tuple, list)) and len(pair) == 2 and all(_is_int(v) for v in pair)):
@@ -57,7 +64,7 @@ def _check_groups(groups, op):
 def _check_bias(bias, channels, op, where):
     if bias is None:
         return None
-    bias = _tensor(bias, op, "bias")
+    bias = tensor_arg(bias, op, "bias")
     if bias.shape != (channels,):
         raise ValueError(f"{op}: bias must have shape ({channels},) (one per {where}), got {bias.shape}")
     return bias
@@ -82,14 +89,14 @@ def _check_kernel_fits(x_shape, padding, kernel, dilation, op):
 def _conv_args(x, weight, groups, stride, dilation, op, weight_layout):
     """The checks conv2d and conv_transpose2d share: 4-D x and weight, groups dividing x's
     channels, stride and dilation as pairs."""
-    x, weight = _tensor(x, op, "x"), _tensor(weight, op, "weight")
+    x, weight = tensor_arg(x, op, "x"), tensor_arg(weight, op, "weight")
     _check_rank(x, 4, op, "x", "(N, C_in, H, W)")
     _check_rank(weight, 4, op, "weight", weight_layout)
     groups = _check_groups(groups, op)
     if x.shape[1] % groups:
         raise ValueError(f"{op}: groups={groups} does not divide the input's {x.shape[1]} channels "
                          f"(x shape {x.shape})")
-    return x, weight, groups, _pair(stride, op, "stride", 1), _pair(dilation, op, "dilation", 1)
+    return x, weight, groups, pair(stride, op, "stride", 1), pair(dilation, op, "dilation", 1)
 
 
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
@@ -110,14 +117,14 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
             f"{op}: the input has {C_in} channels (x shape {x.shape}) but the weight expects "
             f"{C_per_group * groups} = {C_per_group} per group x groups={groups} (weight shape "
             f"{weight.shape}, layout (C_out, C_in/groups, kH, kW))")
-    padding = _conv_padding(padding, (kH, kW), stride, dilation, op)
+    padding = conv_padding(padding, (kH, kW), stride, dilation, op)
     _check_kernel_fits(x.shape, padding, (kH, kW), dilation, op)
     bias = _check_bias(bias, C_out, op, "output channel")
     y = _conv.conv2d(x, weight, stride=stride, padding=padding, dilation=dilation, groups=groups)
     return _add_channel_bias(y, bias)
 
 
-def _conv_padding(padding, kernel, stride, dilation, op):
+def conv_padding(padding, kernel, stride, dilation, op):
     """int, pair, "valid" or "same" -> ((top, bottom), (left, right))."""
     if isinstance(padding, str):
         if padding == "valid":
@@ -128,7 +135,7 @@ def _conv_padding(padding, kernel, stride, dilation, op):
             totals = [d * (k - 1) for k, d in zip(kernel, dilation)]
             return tuple((t // 2, t - t // 2) for t in totals)     # the odd one out at bottom/right
         raise ValueError(f"{op}: padding must be an int, a pair, 'valid' or 'same', got {padding!r}")
-    ph, pw = _pair(padding, op, "padding", 0)
+    ph, pw = pair(padding, op, "padding", 0)
     return (ph, ph), (pw, pw)
 
 
@@ -141,8 +148,8 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
     op = "conv_transpose2d"
     x, weight, groups, stride, dilation = _conv_args(x, weight, groups, stride, dilation, op,
                                                      "(C_in, C_out/groups, kH, kW)")
-    ph, pw = _pair(padding, op, "padding", 0)
-    output_padding = _pair(output_padding, op, "output_padding", 0)
+    ph, pw = pair(padding, op, "padding", 0)
+    output_padding = pair(output_padding, op, "output_padding", 0)
     C_in, (C_w, C_out_per_group, kH, kW) = x.shape[1], weight.shape
     if C_w != C_in:
         raise ValueError(
@@ -165,16 +172,16 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
 
 # ---- pooling ----------------------------------------------------------------------------------
 def _pool_args(x, kernel_size, stride, padding, op):
-    x = _tensor(x, op, "x")
+    x = tensor_arg(x, op, "x")
     _check_rank(x, 4, op, "x", "(N, C, H, W)")
     if not np.issubdtype(x.dtype, np.floating):
         raise TypeError(f"{op}: x must be floating point, got dtype {x.dtype}")
-    kernel_size = _pair(kernel_size, op, "kernel_size", 1)
-    stride = kernel_size if stride is None else _pair(stride, op, "stride", 1)
-    padding = _pair(padding, op, "padding", 0)
+    kernel_size = pair(kernel_size, op, "kernel_size", 1)
+    stride = kernel_size if stride is None else pair(stride, op, "stride", 1)
+    padding = pair(padding, op, "padding", 0)
     if any(p > k // 2 for p, k in zip(padding, kernel_size)):
         raise ValueError(f"{op}: padding {padding} must be at most half the kernel size {kernel_size}")
-    _check_kernel_fits(x.shape, _conv._padding_pairs(padding), kernel_size, (1, 1), op)
+    _check_kernel_fits(x.shape, ((padding[0],) * 2, (padding[1],) * 2), kernel_size, (1, 1), op)
     return x, kernel_size, stride, padding
 
 
@@ -182,20 +189,20 @@ def max_pool2d(x, kernel_size, stride=None, padding=0):
     """Max over each kernel_size window (stride defaults to kernel_size; padding counts as -inf).
     The gradient of a window goes to its first maximal element in row-major order."""
     x, kernel_size, stride, padding = _pool_args(x, kernel_size, stride, padding, "max_pool2d")
-    return _conv.max_pool2d(x, kernel_size=kernel_size, stride=stride, padding=padding)
+    return _pool.max_pool2d(x, kernel_size=kernel_size, stride=stride, padding=padding)
 
 
 def avg_pool2d(x, kernel_size, stride=None, padding=0):
     """Mean over each kernel_size window; padded zeros count in the divisor (PyTorch's default)."""
     x, kernel_size, stride, padding = _pool_args(x, kernel_size, stride, padding, "avg_pool2d")
-    return _conv.avg_pool2d(x, kernel_size=kernel_size, stride=stride, padding=padding)
+    return _pool.avg_pool2d(x, kernel_size=kernel_size, stride=stride, padding=padding)
 
 
 # ---- dense layers -----------------------------------------------------------------------------
 def linear(x, weight, bias=None):
     """x (..., in) @ weight.T (in, out) + bias (out,) -> (..., out)."""
     op = "linear"
-    x, weight = _tensor(x, op, "x"), _tensor(weight, op, "weight")
+    x, weight = tensor_arg(x, op, "x"), tensor_arg(weight, op, "weight")
     _check_rank(weight, 2, op, "weight", "(out_features, in_features)")
     if x.ndim < 1 or x.shape[-1] != weight.shape[1]:
         raise ValueError(f"{op}: x {x.shape} @ weight.T {weight.shape[::-1]} do not match: x's last axis "
@@ -209,7 +216,7 @@ def linear(x, weight, bias=None):
 
 def relu(x):
     """max(x, 0), with slope 0 at the kink."""
-    return _relu(_tensor(x, "relu", "x"))
+    return _relu(tensor_arg(x, "relu", "x"))
 
 
 # ---- softmax and cross-entropy ----------------------------------------------------------------
@@ -219,90 +226,21 @@ def _axis(x, axis, op):
     return int(axis) % max(x.ndim, 1)
 
 
-def _log_softmax(x, axis):
-    """x - max - log(sum(exp(x - max))): shifting by the row's max keeps exp from overflowing."""
-    shifted = x - np.max(x, axis=axis, keepdims=True)
-    e = np.exp(shifted)
-    shifted -= np.log(np.sum(e, axis=axis, keepdims=True))
-    return shifted
-
-
-def _softmax(x, axis):
-    e = x - np.max(x, axis=axis, keepdims=True)
-    np.exp(e, out=e)
-    e /= np.sum(e, axis=axis, keepdims=True)
-    return e
-
-
-log_softmax_ = primitive(_log_softmax, "log_softmax")
-softmax_ = primitive(_softmax, "softmax")
-
-# d log_softmax: g - softmax * sum(g);   d softmax: softmax * (g - sum(g * softmax)).
-defvjp(log_softmax_, lambda g, ans, x, axis: g - exp(ans) * sum_(g, axis=(axis,), keepdims=True))
-defvjp(softmax_, lambda g, ans, x, axis: ans * (g - sum_(g * ans, axis=(axis,), keepdims=True)))
-
-
 def softmax(x, axis=-1):
-    x = _tensor(x, "softmax", "x")
+    x = tensor_arg(x, "softmax", "x")
     return softmax_(x, axis=_axis(x, axis, "softmax"))
 
 
 def log_softmax(x, axis=-1):
-    x = _tensor(x, "log_softmax", "x")
+    x = tensor_arg(x, "log_softmax", "x")
     return log_softmax_(x, axis=_axis(x, axis, "log_softmax"))
-
-
-def _cross_entropy(logits, target, reduction):
-    """-log_softmax(logits)[n, target[n]] = logsumexp(logits[n]) - logits[n, target[n]],
-    reduced by mean, sum or not at all."""
-    row_max = np.max(logits, axis=1)
-    e = logits - row_max[:, None]
-    np.exp(e, out=e)
-    # (max - the target's logit) first: with logits of 1e4 the small log term must not be added
-    # to a large number before the large numbers cancel
-    losses = (row_max - logits[np.arange(len(target)), target]) + np.log(np.sum(e, axis=1))
-    if reduction == "none":
-        return losses
-    return np.asarray(losses.sum() if reduction == "sum" else losses.mean(), logits.dtype)
-
-
-def _softmax_minus_onehot(logits, target):
-    """softmax(logits) - onehot(target), rows of logits (N, C): the gradient of cross-entropy."""
-    p = _softmax(logits, axis=1)
-    p[np.arange(len(target)), target] -= 1
-    return p
-
-
-# The gradient of cross-entropy as a primitive of its own, so that it costs one pass and no
-# one-hot matrix; its own VJP is softmax's (the one-hot part is a constant).
-softmax_minus_onehot = primitive(_softmax_minus_onehot, "softmax_minus_onehot")
-defvjp(softmax_minus_onehot, lambda u, ans, logits, target:
-       _softmax_vjp(u, softmax_(logits, axis=1)), None)
-
-
-def _softmax_vjp(u, s):
-    return s * (u - sum_(u * s, axis=(1,), keepdims=True))
-
-
-def _cross_entropy_vjp(g, ans, logits, target, reduction):
-    """(softmax - onehot) * g / N: the whole Jacobian of log-softmax collapses to this row vector."""
-    N = logits.shape[0]
-    if reduction == "none":
-        g = reshape(g, shape=(N, 1))                         # one loss per row
-    elif reduction == "mean":
-        g = g / N
-    return softmax_minus_onehot(logits, target) * g
-
-
-cross_entropy_ = primitive(_cross_entropy, "cross_entropy")
-defvjp(cross_entropy_, _cross_entropy_vjp, None)             # class indices have no gradient
 
 
 def cross_entropy(logits, target, reduction="mean"):
     """Softmax cross-entropy of logits (N, C) against integer class indices (N,) in [0, C), fused
     with log-softmax so it stays finite for logits of any magnitude. reduction: mean, sum, none."""
     op = "cross_entropy"
-    logits = _tensor(logits, op, "logits")
+    logits = tensor_arg(logits, op, "logits")
     if logits.ndim != 2:
         raise ValueError(f"{op}: logits must have shape (N, C), got {logits.shape}")
     N, C = logits.shape
@@ -322,3 +260,78 @@ def cross_entropy(logits, target, reduction="mean"):
         raise ValueError(f"{op}: target value {int(target[bad][0])} is outside [0, {C}) "
                          f"(C = {C} classes, logits shape {logits.shape})")
     return cross_entropy_(logits, Tensor(target.astype(np.intp)), reduction=reduction)
+
+
+# ---- Tensor methods ---------------------------------------------------------------------------
+def normalize_axis(axis, ndim, op):
+    """An int, a tuple or None -> a sorted tuple of non-negative axes, or None."""
+    if axis is None:
+        return None
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    out = []
+    for a in axes:
+        if not -ndim <= a < max(ndim, 1):
+            raise ValueError(f"{op}: axis {a} is out of range for a tensor with {ndim} dimensions")
+        out.append(int(a) % max(ndim, 1))
+    return tuple(sorted(out))
+
+
+def _reduction(op):
+    def method(self, axis=None, keepdims=False):
+        return op(self, axis=normalize_axis(axis, self.ndim, op.__name__), keepdims=keepdims)
+    method.__name__ = op.__name__
+    return method
+
+
+def _shape_args(args):
+    return tuple(args[0]) if len(args) == 1 and isinstance(args[0], (tuple, list)) else tuple(args)
+
+
+def _plain_index(index):
+    """Tensors inside an index become arrays (an index is a parameter, never differentiated)."""
+    if isinstance(index, Tensor):
+        return index.data
+    if isinstance(index, tuple):
+        return tuple(i.data if isinstance(i, Tensor) else i for i in index)
+    return index
+
+
+def concatenate(tensors, axis=0):
+    tensors = [t if isinstance(t, Tensor) else Tensor(t) for t in tensors]
+    return concatenate_(*tensors, axis=normalize_axis(axis, tensors[0].ndim, "concatenate")[0])
+
+
+def stack(tensors, axis=0):
+    tensors = [t if isinstance(t, Tensor) else Tensor(t) for t in tensors]
+    return stack_(*tensors, axis=normalize_axis(axis, tensors[0].ndim + 1, "stack")[0])
+
+
+def _compare(ufunc):
+    """Comparisons give bool Tensors that never require grad."""
+    def method(self, other):
+        return Tensor(ufunc(self.data, other.data if isinstance(other, Tensor) else other))
+    return method
+
+
+# a primitive is a plain function, so it can be a method itself (one call frame less per op)
+Tensor.__add__, Tensor.__radd__ = add, lambda a, b: add(b, a)
+Tensor.__sub__, Tensor.__rsub__ = sub, lambda a, b: sub(b, a)
+Tensor.__mul__, Tensor.__rmul__ = mul, lambda a, b: mul(b, a)
+Tensor.__truediv__, Tensor.__rtruediv__ = div, lambda a, b: div(b, a)
+Tensor.__pow__, Tensor.__rpow__ = power, lambda a, b: power(b, a)
+Tensor.__matmul__, Tensor.__rmatmul__ = matmul, lambda a, b: matmul(b, a)
+Tensor.__neg__ = neg
+Tensor.__lt__, Tensor.__le__ = _compare(np.less), _compare(np.less_equal)
+Tensor.__gt__, Tensor.__ge__ = _compare(np.greater), _compare(np.greater_equal)
+Tensor.__eq__, Tensor.__ne__ = _compare(np.equal), _compare(np.not_equal)
+Tensor.exp, Tensor.log, Tensor.sqrt = exp, log, sqrt
+Tensor.tanh, Tensor.sigmoid, Tensor.relu, Tensor.abs = tanh, sigmoid, _relu, absolute
+Tensor.astype = lambda a, dtype: a if a.dtype == dtype else astype(a, dtype=np.dtype(dtype))
+Tensor.float = lambda a: a.astype(np.float32)
+Tensor.double = lambda a: a.astype(np.float64)
+Tensor.__getitem__ = lambda a, index: getitem(a, index=_plain_index(index))
+
+Tensor.sum, Tensor.mean, Tensor.max = _reduction(sum_), _reduction(mean), _reduction(max_)
+Tensor.reshape = lambda a, *shape: reshape(a, shape=_shape_args(shape))
+Tensor.transpose = lambda a, *axes: transpose(a, axes=_shape_args(axes) or None)
+Tensor.T = property(lambda a: transpose(a, axes=None))

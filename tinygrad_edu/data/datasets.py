@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-BUNDLED = Path(__file__).resolve().parent / "data" / "mnist_5000.npz"
+BUNDLED = Path(__file__).resolve().parent / "mnist_5000.npz"
 
 # the four files of the full dataset, as distributed (each may also be gzipped: name + ".gz")
 IDX_FILES = {

@@ -27,7 +27,7 @@ import math
 
 import numpy as np
 
-from .engine import Tensor
+from ..engine import Tensor
 
 
 def fan_in_and_fan_out(shape):

@@ -14,9 +14,9 @@ nn.Conv2d/nn.Linear twins.
 """
 import numpy as np
 
-from . import functional as F
+from .. import functional as F
 from . import init
-from .engine import scope
+from ..engine import scope
 
 # name -> (conv1 filters, conv2 filters, hidden units)
 ARCHITECTURES = {

@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from .engine import Tensor
+from ..engine import Tensor
 
 
 class Optimizer:

@@ -17,8 +17,8 @@ import numbers
 
 import numpy as np
 
-from . import functional as F
-from .engine import Tensor, grad
+from .. import functional as F
+from ..engine import Tensor, grad
 
 __all__ = ["explain", "Explanation"]
 
@@ -347,73 +347,3 @@ def explain(op, *, input, weight=None, stride=None, padding=0, dilation=1, group
     if print_text:
         print(result)
     return result
-
-
-# --------------------------------------------------------------------------------------------
-# The command line: tinygrad-edu explain conv2d --input 10,3,12,12 --weight 6,3,5,5 --stride 1
-# --------------------------------------------------------------------------------------------
-def _int_or_pair(text):
-    """'2' -> 2, '2,1' -> (2, 1)."""
-    parts = [p for p in text.split(",") if p.strip()]
-    if len(parts) not in (1, 2) or not all(p.strip().isdigit() for p in parts):
-        raise ValueError(f"expected an int or a pair like 2,1, got {text!r}")
-    return int(parts[0]) if len(parts) == 1 else (int(parts[0]), int(parts[1]))
-
-
-def _padding_arg(text):
-    return text if text in ("same", "valid") else _int_or_pair(text)
-
-
-def add_explain_command(subparsers):
-    """Register `tinygrad-edu explain` with the command line's argparse subparsers."""
-    import argparse
-
-    def typed(convert, what):
-        def parse(text):
-            try:
-                return convert(text)
-            except (TypeError, ValueError) as error:
-                raise argparse.ArgumentTypeError(f"{what}: {error}") from None
-        parse.__name__ = what
-        return parse
-
-    parser = subparsers.add_parser(
-        "explain", help="print conv2d's or max_pool2d's forward and backward recipe with every shape",
-        description="Print the forward and backward (VJP) recipe of conv2d or max_pool2d step by step, with "
-                    "the shape after each step, checked against tinygrad_edu's own gradients.",
-        epilog="example: tinygrad-edu explain conv2d --input 10,3,12,12 --weight 6,3,5,5 --stride 1")
-    parser.add_argument("op", choices=("conv2d", "max_pool2d"))
-    parser.add_argument("--input", required=True, type=typed(lambda t: _shape(t, "--input"), "shape"),
-                        help="the input's shape N,C,H,W, e.g. 10,3,12,12")
-    parser.add_argument("--weight", type=typed(lambda t: _shape(t, "--weight"), "shape"),
-                        help="conv2d: the weight's shape C_out,C_in/groups,kH,kW, e.g. 6,3,5,5")
-    parser.add_argument("--kernel-size", type=typed(_int_or_pair, "kernel size"), help="max_pool2d: e.g. 2 or 3,2")
-    parser.add_argument("--stride", type=typed(_int_or_pair, "stride"),
-                        help="an int or a pair (conv2d: default 1; max_pool2d: the kernel size)")
-    parser.add_argument("--padding", type=typed(_padding_arg, "padding"), default=0,
-                        help="an int, a pair, or (conv2d) same / valid (default 0)")
-    parser.add_argument("--dilation", type=typed(_int_or_pair, "dilation"), default=1, help="conv2d (default 1)")
-    parser.add_argument("--groups", type=int, default=1, help="conv2d (default 1)")
-    parser.add_argument("--no-bias", action="store_true", help="conv2d: leave the bias gradient out")
-    parser.set_defaults(run=run_explain_command)
-    return parser
-
-
-def run_explain_command(args):
-    """`tinygrad-edu explain ...`: print the recipe; a bad combination is a one-line error (exit 2)."""
-    import sys
-    try:
-        if args.op == "conv2d":
-            if args.weight is None:
-                raise ValueError("conv2d needs --weight (e.g. --weight 6,3,5,5)")
-            explain("conv2d", input=args.input, weight=args.weight, stride=args.stride, padding=args.padding,
-                    dilation=args.dilation, groups=args.groups, bias=not args.no_bias)
-        else:
-            if args.kernel_size is None:
-                raise ValueError("max_pool2d needs --kernel-size (e.g. --kernel-size 2)")
-            explain("max_pool2d", input=args.input, kernel_size=args.kernel_size, stride=args.stride,
-                    padding=args.padding)
-    except (TypeError, ValueError) as error:
-        print(f"tinygrad-edu: error: explain: {error}", file=sys.stderr)
-        return 2
-    return 0

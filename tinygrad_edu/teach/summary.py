@@ -17,9 +17,9 @@ import collections
 
 import numpy as np
 
-from .engine import Tensor, enable_grad
-from .engine import topological_order
-from .viz import format_params, format_shape
+from ..engine import Tensor, enable_grad
+from ..engine import topological_order
+from ..viz.dot import format_params, format_shape
 
 __all__ = ["summary", "Summary", "SummaryRow"]
 
@@ -201,36 +201,3 @@ def summary(fn, *example_inputs, params=None, print_table=True):
     if print_table:
         print(table)
     return table
-
-
-# --------------------------------------------------------------------------------------------
-# The command line: tinygrad-edu summary --model seed
-# --------------------------------------------------------------------------------------------
-def add_summary_command(subparsers):
-    """Register `tinygrad-edu summary` with the command line's argparse subparsers."""
-    from . import models
-
-    parser = subparsers.add_parser(
-        "summary", help="print a model's layers with their output shapes and parameter counts",
-        description="Run one batch of MNIST digits through a model and print each layer's output shape "
-                    "and parameter count, in execution order.",
-        epilog="example: tinygrad-edu summary --model seed")
-    parser.add_argument("--model", default="seed", choices=list(models.ARCHITECTURES),
-                        help="which of tinygrad_edu.models (default seed)")
-    parser.add_argument("--batch", type=int, default=10, help="digits in the batch (default 10)")
-    parser.set_defaults(run=run_summary_command)
-    return parser
-
-
-def run_summary_command(args):
-    import sys
-
-    from . import models
-    from .viz import example_batch
-    try:
-        params, images, _ = example_batch(args.model, args.batch)
-    except ValueError as error:
-        print(f"tinygrad-edu: error: summary: {error}", file=sys.stderr)
-        return 2
-    summary(models.forward, images, params=params)
-    return 0

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import models
-from .engine import Tensor
+from ..nn import models
+from ..engine import Tensor
 
 FORMAT_VERSION = 1
 _META = "meta."

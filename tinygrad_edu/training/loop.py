@@ -24,11 +24,11 @@ from pathlib import Path
 
 import numpy as np
 
-from . import functional as F
-from . import models, optim
+from .. import functional as F
+from ..nn import models, optim
 from .checkpoint import save_checkpoint
-from .datasets import load_mnist
-from .engine import Tensor, no_grad
+from ..data.datasets import load_mnist
+from ..engine import Tensor, no_grad
 
 # Defaults chosen by measuring 20 seeds of the seed model on the bundled split, 15 epochs of
 # batch 32 with a cosine schedule (about 5 s of training on 2 cores):
@@ -178,16 +178,16 @@ def train(config, progress=True, log=print):
 
 
 def write_outputs(out, params, metrics, x_test, y_test):
-    from . import training_plots  # matplotlib loads only when there is something to draw
+    from . import plots  # matplotlib loads only when there is something to draw
 
     out.mkdir(parents=True, exist_ok=True)
     save_checkpoint(out / "checkpoint.npz", params, model=metrics["model"])
-    training_plots.plot_curves(metrics["epochs"], out / "curves.png")
-    training_plots.plot_filters(params["conv1.weight"].data, out / "filters.png")
+    plots.plot_curves(metrics["epochs"], out / "curves.png")
+    plots.plot_filters(params["conv1.weight"].data, out / "filters.png")
     activations = {}
     with no_grad():
         models.forward(params, Tensor(x_test[:1]), activations=activations)  # the first test digit
-    training_plots.plot_feature_maps(x_test[0], {k: v.data[0] for k, v in activations.items()},
+    plots.plot_feature_maps(x_test[0], {k: v.data[0] for k, v in activations.items()},
                                      out / "feature_maps.png", label=f"a {y_test[0]}")
     with open(out / "metrics.json", "w") as f:
         json.dump(metrics, f, indent=2)

@@ -25,232 +25,22 @@ Every walk over the graph is a loop with an explicit stack or queue, never recur
 from __future__ import annotations
 
 import collections
-import html
 import linecache
 
-import graphviz
 import numpy as np
 
-from .engine import Tensor, topological_order
+from ..engine import Tensor, topological_order
+from .dot import _emit, _format_values, _grad_line, _tuple, format_params, format_shape
 
-__all__ = ["draw_graph", "GraphvizNotFoundError"]
+__all__ = ["draw_graph", "DEFAULT_MAX_NODES"]
 
 DEFAULT_MAX_NODES = 200
 
-INSTALL_GRAPHVIZ = (
-    "draw_graph could not run the Graphviz program `dot` (it is not on PATH). The graph itself "
-    "is fine (its DOT text is `graph.source`); only rendering to SVG/PNG needs Graphviz. Install "
-    "it with `apt-get install graphviz` (Debian/Ubuntu), `brew install graphviz` (macOS), "
-    "`conda install -c conda-forge graphviz`, or from https://graphviz.org/download/ (Windows: "
-    "add its bin folder to PATH)")
-
-
-class GraphvizNotFoundError(graphviz.ExecutableNotFound):
-    """Rendering needs the Graphviz binaries; the message says how to install them.
-
-    A subclass of graphviz.ExecutableNotFound, so code that already catches that keeps working."""
-
-    def __init__(self, message=INSTALL_GRAPHVIZ):
-        RuntimeError.__init__(self, message)  # ExecutableNotFound's own __init__ formats its own text
-
-
-class Graph(graphviz.Digraph):
-    """The graphviz.Digraph that draw_graph returns.
-
-    It is a plain Digraph (Jupyter shows it inline through Digraph's own `_repr_mimebundle_`, and
-    `.source`, `.render()`, `.pipe()` work as usual) whose rendering methods turn a missing `dot`
-    binary into an error that says how to install Graphviz."""
-
-    def pipe(self, *args, **kwargs):
-        with _explain_missing_graphviz():
-            return super().pipe(*args, **kwargs)
-
-    def render(self, *args, **kwargs):
-        with _explain_missing_graphviz():
-            return super().render(*args, **kwargs)
-
-    def unflatten(self, *args, **kwargs):
-        with _explain_missing_graphviz():
-            return super().unflatten(*args, **kwargs)
-
-
-class _explain_missing_graphviz:
-    """Re-raise graphviz.ExecutableNotFound as GraphvizNotFoundError (with install instructions)."""
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        if exc_type is not None and issubclass(exc_type, graphviz.ExecutableNotFound) \
-                and not issubclass(exc_type, GraphvizNotFoundError):
-            raise GraphvizNotFoundError(f"{INSTALL_GRAPHVIZ}. (graphviz said: {exc})") from exc
-        return False
-
 
 # --------------------------------------------------------------------------------------------
-# Text: shapes, parameters, values
+# VJP rules, as text for the backward view: each primitive's registration carries them
+# (defvjp(..., rules=...)); a primitive without them shows its VJP's source
 # --------------------------------------------------------------------------------------------
-def format_shape(shape):
-    """(10, 3, 24, 24) -> '10x3x24x24': the short form, for edges and the summary's table."""
-    return "x".join(str(n) for n in shape) if len(shape) else "scalar"
-
-
-def _tuple(shape):
-    """(10, 3, 24, 24) as Python prints a tensor's .shape: the form in node labels."""
-    return str(tuple(int(n) for n in shape))
-
-
-# conv/pool parameters are pairs; a pair of equal numbers reads better as one (stride=1, not (1, 1))
-_PAIR_PARAMS = {"stride", "padding", "dilation", "kernel_size", "output_padding"}
-_UNREMARKABLE = {"dilation": 1, "groups": 1, "output_padding": 0}
-_SHORT_PARAM_NAMES = {"padding": "pad", "kernel_size": "kernel", "output_padding": "out_pad"}
-
-
-def format_params(params):
-    """An op's keyword parameters as `key=value` words, e.g. 'stride=1 pad=0'."""
-    words = []
-    for key, value in params.items():
-        if value is None or value is False:  # an unused option (axis=None, keepdims=False) is noise
-            continue
-        if key in _UNREMARKABLE and set(np.ravel(value)) == {_UNREMARKABLE[key]}:
-            continue                         # dilation=1, groups=1: the plain case says nothing
-        if key in _PAIR_PARAMS:
-            value = _collapse_equal(value)
-        words.append(f"{_SHORT_PARAM_NAMES.get(key, key)}={_format_value(value)}")
-    return " ".join(words)
-
-
-def _collapse_equal(value):
-    """(1, 1) -> 1 and ((0, 0), (0, 0)) -> 0; (2, 1) stays."""
-    flat = np.ravel(np.asarray(value, dtype=object))
-    return flat[0] if len(flat) and all(v == flat[0] for v in flat) else value
-
-
-def _format_value(value, limit=40):
-    if isinstance(value, np.ndarray):
-        text = f"{'mask' if value.dtype == bool else 'array'}{format_shape(value.shape)}"
-    elif isinstance(value, slice):
-        text = ":".join("" if v is None else str(v) for v in (value.start, value.stop, value.step)).rstrip(":") or ":"
-    elif isinstance(value, tuple):
-        text = "(" + ", ".join(_format_value(v, limit) for v in value) + ("," if len(value) == 1 else "") + ")"
-    elif isinstance(value, np.dtype) or isinstance(value, type):
-        text = np.dtype(value).name
-    elif value is Ellipsis:
-        text = "..."
-    else:
-        text = str(value)
-    return text if len(text) <= limit else text[:limit - 3] + "..."
-
-
-def _format_values(data):
-    """A tensor's values in a few characters: all of them when tiny, else min/mean/max."""
-    if data.size <= 6:
-        return "values " + np.array2string(np.asarray(data).ravel(), precision=4, separator=", ")
-    if not np.issubdtype(data.dtype, np.number) or np.issubdtype(data.dtype, np.complexfloating):
-        return f"values {data.dtype.name}"
-    return f"min {data.min():.4g}  mean {data.mean():.4g}  max {data.max():.4g}"
-
-
-def _grad_line(t):
-    g = t.grad
-    if g is None:
-        return None
-    return f"grad {_tuple(g.shape)}  |g|={float(np.linalg.norm(np.asarray(g.data, np.float64))):.4g}"
-
-
-# --------------------------------------------------------------------------------------------
-# VJP rules, as text for the backward view
-# --------------------------------------------------------------------------------------------
-def _conv2d_rule(i, t):
-    """conv2d's VJPs (inputs x and W); the second line is the recipe with this op's own numbers."""
-    x, w = t.inputs[0], t.inputs[1]
-    stride, dilation = _pair(t.params.get("stride", 1)), _pair(t.params.get("dilation", 1))
-    padding = _pad_pairs(t.params.get("padding", 0))
-    groups = t.params.get("groups", 1)
-    if i == 0:
-        steps = []
-        if stride != (1, 1):
-            steps.append(f"dilate g by {_same_or_pair(tuple(s - 1 for s in stride))}")
-        # pad g by the full padding d(k-1) minus the forward padding; rows the forward pass never
-        # read (the remainder of the stride) get extra zeros at the bottom/right
-        pads = []
-        for axis in (0, 1):
-            k, (before, after) = w.shape[2 + axis], padding[axis]
-            full = dilation[axis] * (k - 1)
-            unread = (x.shape[2 + axis] + before + after - full - 1) % stride[axis]
-            pads.append((full - before, full - after + unread))
-        flat = [a for pair in pads for a in pair]
-        steps.append(("pad g by " + str(flat[0]) if len(set(flat)) == 1 else f"pad g by {tuple(pads)}")
-                     + (" (negative: crop)" if min(flat) < 0 else ""))
-        swapped = (w.shape[1] * groups, w.shape[0] // groups) + w.shape[2:]
-        steps.append(f"flip(W^T) {_tuple(swapped)}" + (f", groups={groups}" if groups > 1 else ""))
-        return ["full-corr(dilate(g), flip(W) swapped (C_in, C_out, kH, kW))", "; ".join(steps)]
-    return ["corr(x, g) over swapped (N, C) axes, stride -> dilation",
-            f"x as {_tuple((x.shape[1], x.shape[0]) + x.shape[2:])}, g as kernel -> {_tuple(w.shape)}"]
-
-
-def _pair(v):
-    return tuple(v) if isinstance(v, (tuple, list)) else (v, v)
-
-
-def _pad_pairs(padding):
-    """conv2d's padding in any spelling -> ((top, bottom), (left, right))."""
-    rows, cols = _pair(padding)
-    return _pair(rows), _pair(cols)
-
-
-def _same_or_pair(values):
-    return str(values[0]) if len(set(values)) == 1 else str(values)
-
-
-# Keyed by op name. A value is a tuple of texts, one per positional input (the last repeats for
-# ops with any number of inputs), or a function (input index, result tensor) -> text or lines.
-# An op not listed here (a user's own primitive) shows its VJP's source text instead.
-VJP_RULES = {
-    "add": ("g", "g"),
-    "sub": ("g", "-g"),
-    "mul": ("g * y", "g * x"),
-    "div": ("g / y", "-g * ans / y"),
-    "pow": ("g * y * x**(y-1)", "g * ans * log(x)"),
-    "maximum": ("g where x > y (ties: half)", "g where y > x (ties: half)"),
-    "where": ("(none: a condition)", "where(cond, g, 0)", "where(cond, 0, g)"),
-    "neg": ("-g",),
-    "exp": ("g * ans",),
-    "log": ("g / x",),
-    "sqrt": ("g / (2 * ans)",),
-    "tanh": ("g * (1 - ans^2)",),
-    "sigmoid": ("g * ans * (1 - ans)",),
-    "relu": ("g * (ans > 0)",),
-    "abs": ("g * sign(x)",),
-    "astype": ("cast g back to x's dtype",),
-    "sum": ("broadcast g back to x's shape",),
-    "mean": ("broadcast g back to x's shape, / count",),
-    "max": ("g to the maxima (ties share equally)",),
-    "reshape": ("reshape g to x's shape",),
-    "transpose": ("transpose g back (inverse axes)",),
-    "broadcast_to": ("sum g back to x's shape",),
-    "sum_to": ("broadcast g back to x's shape",),
-    "getitem": ("scatter-add g into zeros at index",),
-    "index_add": ("gather g at index",),
-    "concatenate": lambda i, t: f"slice {i} of g",
-    "stack": lambda i, t: f"g[{i}] along the stacked axis",
-    "matmul": ("g @ y^T", "x^T @ g"),
-    "conv2d": _conv2d_rule,
-    # conv2d's own VJPs are ops too; they show up when a gradient is differentiated again
-    "conv_transpose2d": ("conv2d(g, W): the adjoint of the transposed conv",
-                         "weight-gradient of conv2d: corr(g, g_in)"),
-    "conv2d_weight_grad": ("conv_transpose2d(g_in, V): conv2d's input-gradient with kernel V",
-                           "conv2d(x, V)"),
-    "max_pool2d": ("route g to each window's first max (overlaps add)",),
-    "max_pool2d_scatter": ("gather g at each window's max", "(none: positions)"),
-    "max_pool2d_gather": ("scatter g to each window's max", "(none: positions)"),
-    "avg_pool2d": ("spread g / (kH*kW) over each window",),
-    "avg_pool2d_transpose": ("avg_pool2d(g)",),
-    "softmax": ("ans * (g - sum(g * ans))",),
-    "log_softmax": ("g - softmax(x) * sum(g)",),
-    "cross_entropy": ("(softmax(logits) - onehot(target)) * g / N", "(none: class indices)"),
-}
-
 # elementwise ops broadcast their inputs; the engine sums each gradient back to its input's shape
 _BROADCASTING_OPS = {"add", "sub", "mul", "div", "pow", "maximum", "where"}
 
@@ -259,7 +49,7 @@ def _vjp_rule_lines(t, i):
     """What the VJP of t's op does for input i: ['conv2d d/dx: ...', optional detail lines]."""
     prim, x = t.op, t.inputs[i]
     name = prim.__name__
-    rule = VJP_RULES.get(name)
+    rule = prim.rules
     if rule is None:
         lines = [_source_of(prim.vjps[i])]
     elif callable(rule):
@@ -273,13 +63,10 @@ def _vjp_rule_lines(t, i):
     return lines
 
 
-_names_cache = {}
-
-
 def _input_name(prim, i):
     """The name the VJPs give input i (their parameters are g, ans, *inputs), e.g. 'x', 'weight'."""
     code = getattr(_vjp_function(prim, i), "__code__", None)
-    if code is None or not hasattr(prim.vjps, "__len__") or len(prim.vjps) > 1000:
+    if code is None or getattr(prim.vjps, "any_number", False):
         return f"x{i}"  # an op with any number of inputs (concatenate): number them
     n_named = code.co_argcount
     names = code.co_varnames[2:n_named]
@@ -552,117 +339,6 @@ def _apply_folding(nodes, edges, group_of):
 
 
 # --------------------------------------------------------------------------------------------
-# Step 3: DOT
-# --------------------------------------------------------------------------------------------
-_STYLES = {  # kind -> (legend text, node attributes)
-    "param": ("parameter (leaf, requires grad)", dict(shape="ellipse", fillcolor="#cfe2f3")),
-    "input": ("input / constant (leaf)", dict(shape="ellipse", fillcolor="#eeeeee")),
-    "op": ("op (and its result)", dict(shape="box", fillcolor="#fff2cc")),
-    "output": ("output", dict(shape="box", fillcolor="#d9ead3", penwidth="2")),
-    "seed": ("seed gradient (ones)", dict(shape="ellipse", fillcolor="#d9ead3", penwidth="2")),
-    "vjp": ("VJP rule applied", dict(shape="box", fillcolor="#f4cccc")),
-    "accumulate": ("+ gradients added up", dict(shape="ellipse", fillcolor="#fce5cd")),
-    "grad": ("parameter's .grad", dict(shape="ellipse", fillcolor="#cfe2f3")),
-    "scope": ("collapsed scope", dict(shape="box3d", fillcolor="#ead1dc")),
-    "folded": ("folded nodes", dict(shape="box", fillcolor="#ffffff", style="dashed")),
-}
-_LEGEND = {False: ("param", "input", "op", "output"), True: ("seed", "vjp", "accumulate", "grad")}
-
-
-def _dot_label(lines):
-    """Lines joined with DOT's line break. graphviz.nohtml: a label such as '<lambda>' must stay
-    text, not become an HTML label."""
-    return graphviz.nohtml("\\n".join(line.replace("\\", "\\\\") for line in lines))
-
-
-def _emit(nodes, edges, captions, rankdir, legend, backward):
-    kinds = _LEGEND[backward] + tuple(k for k in ("scope", "folded") if any(n.kind == k for n in nodes))
-    graph = Graph(name="backward" if backward else "forward",
-                  # newrank: rank the whole graph at once, so the invisible edges that stack
-                  # scope boxes (_stack_scope_boxes) hold across boxes too
-                  graph_attr=dict(rankdir=rankdir, label=_caption(captions, kinds if legend else ()),
-                                  labelloc="b", newrank="true", fontname="Helvetica", fontsize="10"),
-                  node_attr=dict(style="filled", fontname="Helvetica", fontsize="10"),
-                  edge_attr=dict(fontname="Helvetica", fontsize="9"))
-    # one subgraph per scope path (and each of its parents), filled bottom-up and then nested
-    clusters = {}
-    for node in nodes:
-        scope = node.scope
-        while scope and scope not in clusters:
-            clusters[scope] = graphviz.Digraph(name=f"cluster_{len(clusters)}", graph_attr=dict(
-                label=scope.rsplit("/", 1)[-1], tooltip=scope, style="rounded,dashed", color="#888888",
-                fontname="Helvetica", fontsize="10"))
-            scope = scope.rsplit("/", 1)[0] if "/" in scope else None
-    for i, node in enumerate(nodes):
-        target = clusters[node.scope] if node.scope else graph
-        attributes = dict(_STYLES[node.kind][1])
-        if node.tooltip:
-            attributes["tooltip"] = node.tooltip
-        if node.main:
-            attributes["group"] = "main"   # Graphviz keeps the edges within a group straight
-        target.node(f"n{i}", _dot_label(node.lines), **attributes)
-    for scope in sorted(clusters, key=lambda s: -s.count("/")):  # innermost first
-        parent = clusters[scope.rsplit("/", 1)[0]] if "/" in scope else graph
-        parent.subgraph(clusters[scope])
-    for s, d, label in edges:
-        # the data's path pulls harder than the side branches to and from the parameters, so
-        # Graphviz keeps it straight instead of drifting sideways layer by layer
-        main = nodes[s].main and nodes[d].main
-        graph.edge(f"n{s}", f"n{d}", label=graphviz.nohtml(label), weight="10" if main else "1")
-    _stack_scope_boxes(graph, nodes, edges)
-    graph.captions = captions
-    return graph
-
-
-def _stack_scope_boxes(graph, nodes, edges):
-    """Where the data's path leaves one scope box for the next, rank the next box's entry below
-    everything in the box it leaves (invisible edges). Boxes may not overlap, so without this a
-    box whose side branch (a parameter's gradient) runs deeper than its exit is pushed beside
-    the next one, and the layers drift into a wide staircase."""
-    members = collections.defaultdict(set)
-    for i, node in enumerate(nodes):
-        scope = node.scope
-        while scope:                                    # a node belongs to every enclosing box
-            members[scope].add(i)
-            scope = scope.rsplit("/", 1)[0] if "/" in scope else None
-    has_next, has_previous = collections.defaultdict(set), collections.defaultdict(set)
-    for s, d, _ in edges:                               # per box: nodes with an edge inside the box
-        scope = nodes[s].scope
-        while scope:
-            if d in members[scope]:
-                has_next[scope].add(s)
-                has_previous[scope].add(d)
-            scope = scope.rsplit("/", 1)[0] if "/" in scope else None
-    done = set()
-    for s, d, _ in edges:
-        left, entered = nodes[s].scope, nodes[d].scope
-        if not (nodes[s].main and nodes[d].main and left and left != entered) or (left, entered) in done:
-            continue
-        if entered and (entered.startswith(left + "/") or left.startswith(entered + "/")):
-            continue                                    # into a box inside this one, or out to its parent
-        done.add((left, entered))
-        # every node of a box reaches one of the box's last nodes and is reached from one of its
-        # first, so edges from those last nodes to those first ones (a handful) order the boxes
-        lasts = sorted(members[left] - has_next[left])
-        firsts = sorted(members[entered] - has_previous[entered]) if entered else [d]
-        for i in lasts:
-            for j in firsts:
-                if (i, j) != (s, d):
-                    graph.edge(f"n{i}", f"n{j}", style="invis")
-
-
-def _caption(captions, kinds):
-    """The text under the graph, with the legend as a row of coloured cells. An HTML-like label
-    rather than legend nodes: the graph's nodes stay exactly its ops and tensors."""
-    if not kinds:
-        return "\n".join(captions)
-    cells = "".join(f'<td bgcolor="{_STYLES[k][1]["fillcolor"]}" border="1">{html.escape(_STYLES[k][0])}</td>'
-                    for k in kinds)
-    rows = "".join(f'<tr><td colspan="{len(kinds)}">{html.escape(c)}</td></tr>' for c in captions)
-    return f'<<table border="0" cellspacing="4" cellpadding="4"><tr>{cells}</tr>{rows}</table>>'
-
-
-# --------------------------------------------------------------------------------------------
 # The public function
 # --------------------------------------------------------------------------------------------
 def draw_graph(root, *, backward=False, show_values=False, rankdir="TB", max_nodes=DEFAULT_MAX_NODES,
@@ -707,76 +383,3 @@ def draw_graph(root, *, backward=False, show_values=False, rankdir="TB", max_nod
         nodes, edges = _apply_folding(nodes, edges, group_of)
         captions += notes
     return _emit(nodes, edges, captions, rankdir, legend, backward)
-
-
-# --------------------------------------------------------------------------------------------
-# The command line: tinygrad-edu graph --model seed --out graph.svg
-# --------------------------------------------------------------------------------------------
-def example_batch(model="seed", batch=10):
-    """(params, images, labels) for drawing or summarising one of tinygrad_edu.models: fresh
-    parameters (seed 0) and the first `batch` digits of the bundled MNIST test set."""
-    from . import datasets, models
-    params = models.init_params(model, rng=0)
-    _, _, x_test, y_test = datasets.load_mnist()
-    if not 1 <= batch <= len(x_test):
-        raise ValueError(f"--batch must be between 1 and {len(x_test)}, got {batch}")
-    return params, Tensor(x_test[:batch], name="images"), y_test[:batch]
-
-
-def add_graph_command(subparsers):
-    """Register `tinygrad-edu graph` with the command line's argparse subparsers."""
-    from . import models
-
-    parser = subparsers.add_parser(
-        "graph", help="draw a model's computation graph (forward, or --backward) as SVG/PNG/PDF/DOT",
-        description="Run one batch of MNIST digits through a model, backpropagate its loss, and draw the "
-                    "graph: every op with its output shape, or with --backward every VJP rule with the "
-                    "gradient's shape. The format follows --out's suffix (.svg .png .pdf need Graphviz's "
-                    "`dot`; .dot/.gv write the DOT text).",
-        epilog="example: tinygrad-edu graph --model seed --out graph.svg")
-    parser.add_argument("--model", default="seed", choices=list(models.ARCHITECTURES),
-                        help="which of tinygrad_edu.models (default seed)")
-    parser.add_argument("--out", default="graph.svg", help="the file to write (default graph.svg)")
-    parser.add_argument("--backward", action="store_true", help="draw the backward graph (the VJP rules)")
-    parser.add_argument("--batch", type=int, default=10, help="digits in the batch (default 10)")
-    parser.add_argument("--rankdir", default="TB", choices=("TB", "LR"), help="top to bottom or left to right")
-    parser.add_argument("--max-nodes", type=int, default=DEFAULT_MAX_NODES,
-                        help=f"fold scopes beyond this many nodes (default {DEFAULT_MAX_NODES})")
-    parser.set_defaults(run=run_graph_command)
-    return parser
-
-
-def run_graph_command(args):
-    """`tinygrad-edu graph ...`: write the drawing; problems are one-line errors (exit 1 or 2)."""
-    import pathlib
-    import sys
-
-    from . import models
-    out = pathlib.Path(args.out)
-    fmt = out.suffix.lstrip(".").lower()
-    if fmt not in ("svg", "png", "pdf", "dot", "gv"):
-        print(f"tinygrad-edu: error: graph: --out must end in .svg, .png, .pdf, .dot or .gv, got {args.out!r}",
-              file=sys.stderr)
-        return 2
-    try:
-        params, images, labels = example_batch(args.model, args.batch)
-    except ValueError as error:
-        print(f"tinygrad-edu: error: graph: {error}", file=sys.stderr)
-        return 2
-    loss = models.loss_fn(params, images, labels)
-    loss.name = "loss"
-    loss.backward()
-    graph = draw_graph(loss, backward=args.backward, rankdir=args.rankdir, max_nodes=args.max_nodes)
-    if out.parent != pathlib.Path(""):
-        out.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        if fmt in ("dot", "gv"):
-            out.write_text(graph.source)
-        else:
-            out.write_bytes(graph.pipe(format=fmt))
-    except GraphvizNotFoundError as error:
-        print(f"tinygrad-edu: error: graph: {error}", file=sys.stderr)
-        return 1
-    caption = graph.captions[0].split(" (")[0]      # e.g. 'forward graph: 19 ops, 10 leaves'
-    print(f"wrote {out}  ({caption}; model {args.model}, batch {args.batch})")
-    return 0

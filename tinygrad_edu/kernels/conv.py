@@ -1,0 +1,337 @@
+"""Fast NumPy kernels for convolution: pure functions on arrays, no autograd.
+
+tinygrad_edu.ops.conv states conv2d and its gradients as formulas and calls these by name:
+`correlate` (im2col + one matrix product per group), `correlate` of a `dilated` array (the
+input-gradient's correlation, without multiplying the zeros a stride puts between the delta's
+entries), `pad`, `flip_transpose`. Layouts are PyTorch's: activations (N, C, H, W), kernels
+(C_out, C_in/groups, kH, kW); `stride` and `dilation` are pairs, `padding` is ((top, bottom),
+(left, right)).
+
+Global state here is two kinds of reusable memory, both explained where they are defined: the
+per-thread scratch buffers (`_Scratch`) and the spare buffers of im2col columns that a conv kept
+for its weight gradient (`spare`). `release_scratch()` frees both.
+"""
+import threading
+from typing import NamedTuple
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+
+# ==============================================================================================
+# Sizes, padding, dilation, the flipped transposed kernel
+# ==============================================================================================
+def conv_output_size(size, kernel, stride, padding, dilation):
+    """Output length along one axis: how many kernel positions fit into the padded input."""
+    return (size + padding[0] + padding[1] - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def unread_size(size, kernel, stride, padding, dilation):
+    """How many rows (or columns) at the bottom (right) of the padded input no kernel position
+    reaches: `(H + 2p - d(k-1) - 1) mod stride`. They get zero gradient; conv_transpose2d calls
+    this number `output_padding`."""
+    return (size + padding[0] + padding[1] - dilation * (kernel - 1) - 1) % stride
+
+
+def padded_shape(shape, padding):
+    (top, bottom), (left, right) = padding
+    return tuple(shape[:-2]) + (shape[-2] + top + bottom, shape[-1] + left + right)
+
+
+def pad(x, padding, value=0, out=None):
+    """Pad the last two axes by ((top, bottom), (left, right)); a negative amount crops instead.
+    Into `out` (of the padded shape) if given, else into a new array; x itself if nothing changes."""
+    (top, bottom), (left, right) = padding
+    shape = padded_shape(x.shape, padding)
+    if top < 0 or bottom < 0 or left < 0 or right < 0:                # crop first, then pad the rest
+        H, W = x.shape[-2:]
+        x = x[..., max(-top, 0):H - max(-bottom, 0), max(-left, 0):W - max(-right, 0)]
+        top, bottom, left, right = max(top, 0), max(bottom, 0), max(left, 0), max(right, 0)
+    if out is None:
+        if top == bottom == left == right == 0:
+            return x
+        out = np.empty(shape, x.dtype)
+    H, W = x.shape[-2:]
+    if left or right:       # filling narrow column strips is slow (short runs): fill it all
+        out.fill(value)
+    else:
+        out[..., :top, :] = value
+        out[..., top + H:, :] = value
+    copy_rows(out[..., top:top + H, left:left + W], x)
+    return out
+
+
+def copy_rows(dst, src):
+    """np.copyto(dst, src) for same-shaped arrays. NumPy copies number by number with a loop per
+    row, so short rows (a conv's 8- or 24-pixel rows) copy several times slower per number than
+    long ones. When the rows are contiguous in both arrays, each is copied as one chunk of bytes."""
+    if (src.dtype != dst.dtype or src.size == 0
+            or src.strides[-1] != src.itemsize or dst.strides[-1] != dst.itemsize):
+        np.copyto(dst, src)
+        return
+    row = np.dtype((np.void, src.shape[-1] * src.itemsize))
+    np.copyto(dst.view(row), src.view(row))
+
+
+def dilate(x, stride):
+    """Put stride-1 zeros between the entries of the last two axes: (.., H, W) -> (.., (H-1)sh+1, (W-1)sw+1)."""
+    sh, sw = stride
+    if sh == sw == 1:
+        return x
+    H, W = x.shape[-2:]
+    out = np.zeros(x.shape[:-2] + ((H - 1) * sh + 1, (W - 1) * sw + 1), x.dtype)
+    out[..., ::sh, ::sw] = x
+    return out
+
+
+class Dilated(NamedTuple):
+    """`dilate(array, stride)`, not yet done: correlate() reads it without ever writing (or
+    multiplying) the zeros between the entries."""
+    array: np.ndarray
+    stride: tuple
+
+
+def dilated(x, stride):
+    """dilate(x, stride) for correlate() to read lazily (see Dilated)."""
+    return Dilated(x, tuple(stride))
+
+
+def flip_transpose(w, groups):
+    """W (C_out, C_in/G, kH, kW) -> W^T flipped (C_in, C_out/G, kH, kW): swap the in/out channel
+    axes inside each group and rotate every kernel by 180 degrees."""
+    O, Cg, kH, kW = w.shape
+    G = groups
+    w_t = w.reshape(G, O // G, Cg, kH, kW).transpose(0, 2, 1, 3, 4).reshape(G * Cg, O // G, kH, kW)
+    return w_t[:, :, ::-1, ::-1]
+
+
+# ==============================================================================================
+# Reusable memory
+# ==============================================================================================
+class _Scratch(threading.local):
+    """Reusable buffers for the kernels' big temporaries. Memory fresh from the OS is slow to
+    touch the first time (a page fault per page), so each temporary reuses the buffer of the
+    previous call; and the kernels share three buffers by role ("input": x padded or re-laid,
+    "matrix": im2col columns or tap products, "planes"), so that a forward and the two gradients
+    after it write to memory that is still in cache. Results never live here: every array a
+    kernel returns is its own. `release_scratch()` gives the memory back."""
+
+    def __init__(self):
+        self.buffers = {}
+
+    def get(self, name, shape, dtype):
+        size, dtype = int(np.prod(shape)), np.dtype(dtype)
+        buffer = self.buffers.get((name, dtype))
+        if buffer is None or buffer.size < size:
+            buffer = self.buffers[name, dtype] = np.empty(size, dtype)
+        return buffer[:size].reshape(shape)
+
+
+_scratch = _Scratch()
+
+
+class _Spare:
+    """Buffers of im2col columns whose conv output is gone, waiting for the next forward.
+
+    A conv that will be differentiated keeps its columns for the weight gradient (they cannot
+    live in a scratch buffer, which the next conv overwrites). Fresh memory is slow to touch the
+    first time, so when those columns are dropped their buffer comes back here (see Columns) for
+    the next forward, as warm memory. Shared by all threads: a buffer may come back in any."""
+
+    def __init__(self):
+        self.buffers = []
+        self.lock = threading.Lock()
+
+    def take(self, shape, dtype):
+        size, dtype = int(np.prod(shape)), np.dtype(dtype)
+        with self.lock:
+            for i, buffer in enumerate(self.buffers):
+                if buffer.size >= size and buffer.dtype == dtype:
+                    return self.buffers.pop(i)[:size].reshape(shape)
+        return np.empty(size, dtype).reshape(shape)                   # one flat buffer, as in buffers
+
+    def give(self, array):
+        with self.lock:
+            if len(self.buffers) < 8:
+                self.buffers.append(array.base if array.base is not None else array)
+
+
+spare = _Spare()
+
+
+class Columns:
+    """im2col columns kept for a weight gradient, owning their buffer: when the last reference
+    goes (the engine drops residuals once their VJP has run), the buffer goes back to `spare`."""
+    __slots__ = ("array",)
+
+    def __init__(self, array):
+        self.array = array
+
+    def __del__(self):
+        spare.give(self.array)
+
+
+def release_scratch():
+    """Free the kernels' reusable temporary buffers (they are re-made on the next call)."""
+    _scratch.buffers.clear()
+    spare.buffers.clear()
+
+
+# ---- im2col: every window of x as one column, so that the correlation is a matrix product ----
+def one_product_per_image(out_channels, out_pixels):
+    """The layout of the matrix products. One product for the whole batch, `w (O, K) @ cols (K,
+    N*Ho*Wo)`, needs the columns in channel-major order (C, .., N, ..) and its result swapped back.
+    A product per image, `w (O, K) @ cols[n] (K, Ho*Wo)`, reads x and writes y in their own
+    (N, C, ..) order; it is as fast when each image is big, and faster when there are few output
+    channels (BLAS runs products with few rows poorly, however long they are)."""
+    return out_channels < 32 or out_pixels >= 256
+
+
+def im2col(x, kernel, stride, padding, dilation, groups, out_size, per_image, keep=False):
+    """Every window of x, zero-padded, as the columns of a matrix, one row per (channel, tap):
+
+        cols[(c, a, b), (n, i, j)] = x_padded[n, c, i*sh + a*dh, j*sw + b*dw]
+
+    -> cols (N, G, C/G*kH*kW, Ho*Wo), one matrix per image, or (G, C/G*kH*kW, N*Ho*Wo) for the
+    whole batch. The windows are a strided view of x_padded; the one copy makes them a matrix.
+    With keep, the columns get a buffer of their own (from `spare`), else a scratch buffer."""
+    N, C = x.shape[:2]
+    (kH, kW), (sh, sw), (dh, dw), (Ho, Wo) = kernel, stride, dilation, out_size
+    x_padded = pad(x, padding, out=_scratch.get("input", padded_shape(x.shape, padding), x.dtype))
+    sN, sC, sH, sW = x_padded.strides
+    windows = as_strided(x_padded, (N, C, kH, kW, Ho, Wo), (sN, sC, dh * sH, dw * sW, sh * sH, sw * sW))
+    if not per_image:
+        windows = windows.transpose(1, 2, 3, 0, 4, 5)                 # (C, kH, kW, N, Ho, Wo)
+    cols = spare.take(windows.shape, x.dtype) if keep else _scratch.get("matrix", windows.shape, x.dtype)
+    copy_rows(cols, windows)
+    K = C // groups * kH * kW
+    return cols.reshape(N, groups, K, Ho * Wo) if per_image else cols.reshape(groups, K, N * Ho * Wo)
+
+
+def correlate(x, w, stride, padding, dilation, groups, keep_columns=False):
+    """The cross-correlation of x (N, C, H, W), zero-padded, with w (O, C/G, kH, kW) -> (N, O, Ho, Wo):
+    im2col, then per group one matrix product `w (O/G, C/G*kH*kW) @ cols (C/G*kH*kW, Ho*Wo)`,
+    per image or for the whole batch at once (then (O, N) are swapped back: a view).
+
+    x may be `dilated(g, spread)` (with stride 1): then correlate_dilated does it, reading the
+    entries of g and never the zeros between them. Returns y, or (y, Columns) with keep_columns:
+    the im2col columns, for the weight gradient (conv2d_weight_grad's `columns`)."""
+    if isinstance(x, Dilated):
+        assert stride == (1, 1) and not keep_columns, "a dilated input is only correlated with stride 1"
+        return correlate_dilated(x.array, w, x.stride, padding, dilation, groups)
+    N, _, H, W = x.shape
+    O, Cg, kH, kW = w.shape
+    G = groups
+    Ho, Wo = (conv_output_size(n, k, s, p, d) for n, k, s, p, d in zip((H, W), (kH, kW), stride, padding, dilation))
+    w_rows = w.reshape(G, O // G, Cg * kH * kW)
+    per_image = one_product_per_image(O // G, Ho * Wo)
+    cols = im2col(x, (kH, kW), stride, padding, dilation, G, (Ho, Wo), per_image, keep=keep_columns)
+    if per_image:                                                     # cols (N, G, K, Ho*Wo)
+        y = np.matmul(w_rows, cols).reshape(N, O, Ho, Wo)
+    else:                                                             # cols (G, K, N*Ho*Wo)
+        y = np.matmul(w_rows, cols).reshape(O, N, Ho, Wo).transpose(1, 0, 2, 3)
+    return (y, Columns(cols)) if keep_columns else y
+
+
+def correlate_over_batch(x, g, kernel_size, stride, padding, dilation, groups, columns=None):
+    """out[o, c, a, b] = sum_{n,i,j} x_padded[n, c, i*sh + a*dh, j*sw + b*dw] * g[n, o, i, j]
+    (conv2d's weight gradient), from x's im2col columns (`columns`, the Columns a forward
+    correlate() kept, else made again): out^T (C*kH*kW, O) = cols @ g^T, summed over the batch,
+    in the layout `one_product_per_image` picks."""
+    N, O, Ho, Wo = g.shape
+    C, G = x.shape[1], groups
+    kH, kW = kernel_size
+    per_image = one_product_per_image(O // G, Ho * Wo)
+    cols = columns.array if columns is not None else im2col(x, (kH, kW), stride, padding, dilation, G, (Ho, Wo), per_image)
+    if per_image:                                                     # cols (N, G, K, Ho*Wo)
+        g_rows = g.reshape(N, G, O // G, Ho * Wo)
+        dw_t = np.matmul(cols, g_rows.transpose(0, 1, 3, 2)).sum(axis=0)                    # (G, K, O/G)
+    else:                                                             # cols (G, K, N*Ho*Wo)
+        g_rows = channel_major(g, (Ho, Wo)).reshape(G, O // G, N * Ho * Wo)
+        dw_t = np.matmul(cols, g_rows.transpose(0, 2, 1))                                   # (G, K, O/G)
+    return dw_t.transpose(0, 2, 1).reshape(O, C // G, kH, kW)
+
+
+def channel_major(x, size):
+    """x (N, C, H, W) -> (C, N, Hs, Ws), zero rows and columns added below and right up to
+    size (Hs, Ws): the layout in which one matrix product covers the whole batch. (A scratch buffer.)"""
+    N, C, H, W = x.shape
+    out = _scratch.get("input", (C, N) + tuple(size), x.dtype)
+    if out.shape[2:] != (H, W):
+        out.fill(0)                                                   # as in pad(): no narrow strips
+    copy_rows(out[:, :, :H, :W], x.transpose(1, 0, 2, 3))
+    return out
+
+
+# ---- the transposed correlation: products, then each tap's products added in, shifted ------
+# A strided, dilated kernel tap (a, b) sends the product of x[i, j] to full[i*sh + a*dh, j*sw + b*dw].
+# Split `full` into its stride phases, plane (ph, pw) = full[ph::sh, pw::sw]: the target becomes
+# plane[(a*dh) % sh, (b*dw) % sw][i + (a*dh) // sh, j + (b*dw) // sw], a plain shift. Give x the
+# planes' size Hq x Wq (zero rows and columns below and right) and flatten (n, i, j) into one
+# axis: then a tap's shift is one offset along that axis, and the whole batch's products of that
+# tap are added with ONE contiguous slice, which is what NumPy (and memory) does fastest. The
+# shift never carries a nonzero product past the edge of its image: only the zero rows and
+# columns spill into the next one.
+def tap_offsets(kernel, stride, dilation, plane_width):
+    """For each tap (a, b): its plane (ph, pw) and the shift of its products in that plane, flattened."""
+    (kH, kW), (sh, sw), (dh, dw) = kernel, stride, dilation
+    for a in range(kH):
+        for b in range(kW):
+            (row, ph), (col, pw) = divmod(a * dh, sh), divmod(b * dw, sw)
+            yield a, b, ph, pw, row * plane_width + col
+
+
+def interleave(planes):
+    """The inverse of the phase split: planes (C, sh, sw, N, Hq, Wq) -> image (C, N, Hq*sh, Wq*sw)."""
+    C, sh, sw, N, Hq, Wq = planes.shape
+    if sh == sw == 1:
+        return planes[:, 0, 0]
+    image = np.empty((C, N, Hq * sh, Wq * sw), planes.dtype)
+    for ph in range(sh):
+        for pw in range(sw):
+            image[:, :, ph::sh, pw::sw] = planes[:, ph, pw]
+    return image
+
+
+def correlate_dilated(x, w, spread, padding, dilation, groups):
+    """correlate(dilate(x, spread), w, stride 1, padding, dilation, groups), without ever
+    multiplying the zeros that dilate() puts between the entries of x.
+
+    x (N, C, Hx, Wx), w (O, C/G, kH, kW) -> (N, O, H, W). Every entry of x meets every tap once.
+    With padding d(k-1) (the "full" correlation, call its output `full`), the product of entry
+    x[i, j] with tap (a, b) lands on full[i*sh + (kH-1-a)*dh, j*sw + (kW-1-b)*dw]. So: one matrix
+    product gives all (tap, entry) products, and a loop over the taps adds each tap's products
+    into `full`, shifted (see above)."""
+    N, C, Hx, Wx = x.shape
+    O, Cg, kH, kW = w.shape
+    (sh, sw), (dh, dw), G = spread, dilation, groups
+    Hf, Wf = (Hx - 1) * sh + 1 + dh * (kH - 1), (Wx - 1) * sw + 1 + dw * (kW - 1)
+    Hq, Wq = -(-Hf // sh), -(-Wf // sw)                               # a phase plane of `full`
+    # products (O, kH, kW, N*Hq*Wq) = taps (G, O/G*kH*kW, C/G) @ x (G, C/G, N*Hq*Wq): one product
+    # per image, written straight into the tap-major layout the adds below want, when each is big
+    # enough for BLAS; else one for the whole batch, from x copied channel-major
+    taps = w.reshape(G, O // G, Cg, kH * kW).transpose(0, 1, 3, 2).reshape(G, O // G * kH * kW, Cg)
+    products = _scratch.get("matrix", (G, O // G * kH * kW, N, Hq * Wq), np.result_type(w, x))
+    if Hq * Wq >= 256 and Cg >= 16:
+        x_wide = pad(x, ((0, Hq - Hx), (0, Wq - Wx)), out=_scratch.get("input", (N, C, Hq, Wq), x.dtype))
+        np.matmul(taps, x_wide.reshape(N, G, Cg, Hq * Wq), out=products.transpose(2, 0, 1, 3))
+    else:
+        x_wide = channel_major(x, (Hq, Wq)).reshape(G, Cg, N * Hq * Wq)
+        np.matmul(taps, x_wide, out=products.reshape(G, O // G * kH * kW, N * Hq * Wq))
+    products = products.reshape(O, kH, kW, N * Hq * Wq)
+    # `full`, in phase planes: with stride 1 the one plane is the result, else a scratch buffer
+    shape, length = (O, sh, sw, N * Hq * Wq), N * Hq * Wq
+    if sh == sw == 1:
+        planes = np.zeros(shape, products.dtype)                      # the one plane is the result: its own memory
+    else:
+        planes = _scratch.get("planes", shape, products.dtype)
+        planes.fill(0)
+    for a, b, ph, pw, shift in tap_offsets((kH, kW), spread, dilation, Wq):
+        # full[i*sh + a*dh, ...] gets the products of tap (kH-1-a, kW-1-b): the kernel is read flipped
+        planes[:, ph, pw, shift:] += products[:, kH - 1 - a, kW - 1 - b, :length - shift]
+    full = interleave(planes.reshape(O, sh, sw, N, Hq, Wq)).transpose(1, 0, 2, 3)[:, :, :Hf, :Wf]   # (N, O, Hf, Wf)
+    # `full` had padding d(k-1) on each side: change it to `padding` (crop, or zero rows)
+    (pt, pb), (pl, pr) = padding
+    return pad(full, ((pt - dh * (kH - 1), pb - dh * (kH - 1)), (pl - dw * (kW - 1), pr - dw * (kW - 1))))
+
+

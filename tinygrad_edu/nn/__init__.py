@@ -1,0 +1,1 @@
+"""Building networks: weight initialisation (init), the bundled CNNs (models), optimizers (optim)."""

@@ -1,0 +1,14 @@
+"""Every primitive op, one family per file, each primitive's forward and VJPs side by side:
+
+    elementwise.py   + - * / ** maximum where, exp log sqrt tanh sigmoid relu abs
+    reduce.py        sum mean max
+    shape.py         reshape transpose getitem concatenate stack (broadcast_to, sum_to: the engine's)
+    linalg.py        matmul
+    conv.py          conv2d, conv_transpose2d (its input-gradient), conv2d_weight_grad
+    pool.py          max_pool2d, avg_pool2d
+    loss.py          softmax, log_softmax, cross_entropy
+
+Primitives take normalised parameters; tinygrad_edu.functional gives them PyTorch's signatures,
+checks the arguments and attaches the Tensor methods.
+"""
+from . import conv, elementwise, linalg, loss, pool, reduce, shape  # noqa: F401

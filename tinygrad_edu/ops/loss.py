@@ -1,0 +1,86 @@
+"""Softmax, log-softmax and cross-entropy primitives, each with its VJPs beside it.
+
+Cross-entropy is fused with log-softmax, as PyTorch's is: its gradient is the one row vector
+softmax - onehot, and computing it in one pass keeps it finite for logits of any magnitude.
+`axis` arrives normalised (a non-negative int) from tinygrad_edu.functional, which also checks
+the targets.
+"""
+import numpy as np
+
+from ..engine import defvjp, primitive
+from .elementwise import exp
+from .reduce import sum_
+from .shape import reshape
+
+
+def _log_softmax(x, axis):
+    """x - max - log(sum(exp(x - max))): shifting by the row's max keeps exp from overflowing."""
+    shifted = x - np.max(x, axis=axis, keepdims=True)
+    e = np.exp(shifted)
+    shifted -= np.log(np.sum(e, axis=axis, keepdims=True))
+    return shifted
+
+
+def _softmax(x, axis):
+    e = x - np.max(x, axis=axis, keepdims=True)
+    np.exp(e, out=e)
+    e /= np.sum(e, axis=axis, keepdims=True)
+    return e
+
+
+log_softmax_ = primitive(_log_softmax, "log_softmax")
+softmax_ = primitive(_softmax, "softmax")
+
+# d log_softmax: g - softmax * sum(g);   d softmax: softmax * (g - sum(g * softmax)).
+defvjp(log_softmax_, lambda g, ans, x, axis: g - exp(ans) * sum_(g, axis=(axis,), keepdims=True),
+       rules=("g - softmax(x) * sum(g)",))
+defvjp(softmax_, lambda g, ans, x, axis: ans * (g - sum_(g * ans, axis=(axis,), keepdims=True)),
+       rules=("ans * (g - sum(g * ans))",))
+
+
+def _cross_entropy(logits, target, reduction):
+    """-log_softmax(logits)[n, target[n]] = logsumexp(logits[n]) - logits[n, target[n]],
+    reduced by mean, sum or not at all."""
+    row_max = np.max(logits, axis=1)
+    e = logits - row_max[:, None]
+    np.exp(e, out=e)
+    # (max - the target's logit) first: with logits of 1e4 the small log term must not be added
+    # to a large number before the large numbers cancel
+    losses = (row_max - logits[np.arange(len(target)), target]) + np.log(np.sum(e, axis=1))
+    if reduction == "none":
+        return losses
+    return np.asarray(losses.sum() if reduction == "sum" else losses.mean(), logits.dtype)
+
+
+def _softmax_minus_onehot(logits, target):
+    """softmax(logits) - onehot(target), rows of logits (N, C): the gradient of cross-entropy."""
+    p = _softmax(logits, axis=1)
+    p[np.arange(len(target)), target] -= 1
+    return p
+
+
+# The gradient of cross-entropy as a primitive of its own, so that it costs one pass and no
+# one-hot matrix; its own VJP is softmax's (the one-hot part is a constant).
+softmax_minus_onehot = primitive(_softmax_minus_onehot, "softmax_minus_onehot")
+defvjp(softmax_minus_onehot, lambda u, ans, logits, target:
+       _softmax_vjp(u, softmax_(logits, axis=1)), None,
+       rules=("softmax's VJP: s * (u - sum(u * s))", "(none: class indices)"))
+
+
+def _softmax_vjp(u, s):
+    return s * (u - sum_(u * s, axis=(1,), keepdims=True))
+
+
+def _cross_entropy_vjp(g, ans, logits, target, reduction):
+    """(softmax - onehot) * g / N: the whole Jacobian of log-softmax collapses to this row vector."""
+    N = logits.shape[0]
+    if reduction == "none":
+        g = reshape(g, shape=(N, 1))                         # one loss per row
+    elif reduction == "mean":
+        g = g / N
+    return softmax_minus_onehot(logits, target) * g
+
+
+cross_entropy_ = primitive(_cross_entropy, "cross_entropy")
+defvjp(cross_entropy_, _cross_entropy_vjp, None,             # class indices have no gradient
+       rules=("(softmax(logits) - onehot(target)) * g / N", "(none: class indices)"))

@@ -1,0 +1,40 @@
+"""Reductions (sum, mean, max), each with its VJPs beside it.
+
+`axis` arrives normalised (a tuple of non-negative ints, or None; see functional.normalize_axis).
+A VJP first gives `g` back the reduced axes as size-1 axes (`_unreduce`), then broadcasts it over
+them: the gradient of a sum is "every element counted once".
+"""
+import numpy as np
+
+from ..engine import Tensor, broadcast_to, defvjp, primitive
+from .shape import reshape
+
+
+def _unreduce(g, x, axis, keepdims):
+    if keepdims or axis is None and g.ndim == x.ndim:
+        return g
+    axes = range(x.ndim) if axis is None else axis
+    return reshape(g, shape=tuple(1 if i in axes else n for i, n in enumerate(x.shape)))
+
+
+sum_ = primitive(np.sum, "sum")
+defvjp(sum_, lambda g, ans, x, axis=None, keepdims=False:
+       broadcast_to(_unreduce(g, x, axis, keepdims), shape=x.shape),
+       rules=("broadcast g back to x's shape",))
+
+mean = primitive(np.mean, "mean")
+defvjp(mean, lambda g, ans, x, axis=None, keepdims=False:
+       broadcast_to(_unreduce(g, x, axis, keepdims), shape=x.shape) * (ans.size / x.size),
+       rules=("broadcast g back to x's shape, / count",))
+
+
+def _max_share(x, ans, axis):
+    """1/(number of maxima) at each maximal element of its slice, 0 elsewhere: ties split equally."""
+    is_max = x.data == np.max(x.data, axis=axis, keepdims=True)
+    return Tensor((is_max / is_max.sum(axis=axis, keepdims=True)).astype(x.dtype))
+
+
+max_ = primitive(np.max, "max")
+defvjp(max_, lambda g, ans, x, axis=None, keepdims=False:
+       _unreduce(g, x, axis, keepdims) * _max_share(x, ans, axis),
+       rules=("g to the maxima (ties share equally)",))

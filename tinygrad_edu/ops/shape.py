@@ -1,0 +1,56 @@
+"""Shape and indexing primitives, each with its VJPs beside it.
+
+Each of them moves numbers without changing them, so each VJP moves the gradient back the same
+way: reshape it back, transpose it back, scatter it back to where it was read from.
+(broadcast_to and its transpose sum_to live in the engine, whose bookkeeping needs them.)
+"""
+import numpy as np
+
+from ..engine import broadcast_to, defvjp, defvjp_argnum, primitive, sum_to  # noqa: F401 (re-exported)
+
+reshape = primitive(np.reshape, "reshape")
+defvjp(reshape, lambda g, ans, x, shape: reshape(g, shape=x.shape), rules=("reshape g to x's shape",))
+
+transpose = primitive(np.transpose, "transpose")
+defvjp(transpose, lambda g, ans, x, axes=None:
+       transpose(g, axes=None if axes is None else tuple(np.argsort(axes))),
+       rules=("transpose g back (inverse axes)",))
+
+
+def _has_int_array(index):
+    return any(isinstance(i, (np.ndarray, list)) and np.asarray(i).dtype != bool for i in index)
+
+
+def _index_add(g, index, shape):
+    """Zeros of `shape` with g added at `index`: repeated integer indices accumulate (np.add.at)."""
+    out = np.zeros(shape, g.dtype)
+    if _has_int_array(index if isinstance(index, tuple) else (index,)):
+        np.add.at(out, index, g)
+    else:
+        out[index] = g                       # slices and masks never hit an element twice
+    return out
+
+
+getitem = primitive(lambda x, index: x[index], "getitem")
+defvjp(getitem, lambda g, ans, x, index: index_add(g, index=index, shape=x.shape),
+       rules=("scatter-add g into zeros at index",))
+
+index_add = primitive(_index_add, "index_add")
+defvjp(index_add, lambda g, ans, src, index, shape: getitem(g, index=index), rules=("gather g at index",))
+
+
+def _slice_along(axis, start, stop, ndim):
+    return (slice(None),) * axis + (slice(start, stop),) + (slice(None),) * (ndim - axis - 1)
+
+
+def _concatenate_vjp(i, g, ans, *xs, axis):
+    start = sum(x.shape[axis] for x in xs[:i])
+    return getitem(g, index=_slice_along(axis, start, start + xs[i].shape[axis], g.ndim))
+
+
+concatenate_ = primitive(lambda *xs, axis: np.concatenate(xs, axis=axis), "concatenate")
+defvjp_argnum(concatenate_, _concatenate_vjp, rules=lambda i, t: f"slice {i} of g")
+
+stack_ = primitive(lambda *xs, axis: np.stack(xs, axis=axis), "stack")
+defvjp_argnum(stack_, lambda i, g, ans, *xs, axis: getitem(g, index=(slice(None),) * axis + (i,)),
+              rules=lambda i, t: f"g[{i}] along the stacked axis")
