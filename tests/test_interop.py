@@ -25,7 +25,13 @@ DOC = pathlib.Path(__file__).resolve().parent.parent / "docs" / "porting-to-pyto
 
 @pytest.fixture(scope="module")
 def torch():
-    return pytest.importorskip("torch")
+    torch = pytest.importorskip("torch")
+    # These models are tiny: PyTorch's worker threads only contend with NumPy's for the cores
+    # (on 2 busy cores a step took 100x longer). One thread here, the setting restored after.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield torch
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
