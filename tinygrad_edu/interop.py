@@ -217,5 +217,6 @@ def export_checkpoint(checkpoint_path, out_path):
     params, model = load_checkpoint(checkpoint_path)
     state_dict = to_torch(params)
     torch_module(model, params=params)                     # raises if PyTorch would not load it
-    torch.save(state_dict, out_path)
+    with open(out_path, "wb") as f:                     # an unwritable path: an OSError, not torch's RuntimeError
+        torch.save(state_dict, f)
     return out_path, model
