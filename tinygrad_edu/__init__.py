@@ -6,6 +6,9 @@ with its VJPs) -> functional (PyTorch's signatures, argument checks, Tensor meth
 models, optim), data, viz (graphs), teach (gradcheck, explain, summary, reference) -> training
 -> cli. docs/architecture.md has the map.
 """
+import importlib as _importlib
+import importlib.abc as _abc
+import importlib.util as _util
 import sys as _sys
 
 from .engine import (Tensor, defvjp, defvjp_argnum, detect_anomaly, enable_grad, grad, is_grad_enabled,
@@ -16,16 +19,41 @@ from .ops.elementwise import maximum, where
 from .ops import conv
 from .nn import init, models, optim
 from .data import datasets
-from .teach import reference
 from .teach.gradcheck import GradcheckError, gradcheck, gradgradcheck
 from .teach.explain import explain
 from .teach.summary import summary
 from .viz import draw_graph
 
 # The flat module names that docs/api.md and earlier code use (tinygrad_edu.optim,
-# tinygrad_edu.datasets, tinygrad_edu.conv.release_scratch, ...) stay importable as modules.
-for _name, _module in {"conv": conv, "init": init, "models": models, "optim": optim,
-                       "datasets": datasets, "reference": reference}.items():
-    _sys.modules[f"{__name__}.{_name}"] = _module
+# tinygrad_edu.datasets, tinygrad_edu.conv.release_scratch, ...) stay importable: `import
+# tinygrad_edu.optim` finds tinygrad_edu.nn.optim itself. `reference` loads only when asked for,
+# since scipy.signal takes a while to import.
+_FLAT_NAMES = {"conv": "ops.conv", "init": "nn.init", "models": "nn.models", "optim": "nn.optim",
+               "datasets": "data.datasets", "reference": "teach.reference"}
+
+
+class _FlatNames(_abc.MetaPathFinder, _abc.Loader):
+    def find_spec(self, fullname, path=None, target=None):
+        package, _, name = fullname.rpartition(".")
+        if package == __name__ and name in _FLAT_NAMES:
+            return _util.spec_from_loader(fullname, self)
+        return None
+
+    def create_module(self, spec):
+        module = _importlib.import_module(f"{__name__}.{_FLAT_NAMES[spec.name.rpartition('.')[2]]}")
+        self.real_spec = module.__spec__       # the import system stamps the alias's spec on it
+        return module
+
+    def exec_module(self, module):
+        module.__spec__ = self.real_spec       # the real module has run already: give its spec back
+
+
+_sys.meta_path.append(_FlatNames())
+
+
+def __getattr__(name):
+    if name == "reference":
+        return _importlib.import_module(f"{__name__}.teach.reference")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __version__ = "0.1.0"

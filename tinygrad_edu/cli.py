@@ -3,6 +3,7 @@
     tinygrad-edu train [--model seed|wide] [--epochs N] [--batch-size N] [--lr LR]
                        [--optimizer sgd|adam] [--data DIR] [--seed N] [--out DIR]
     tinygrad-edu evaluate --checkpoint FILE [--data DIR]
+    tinygrad-edu export --checkpoint FILE --out model.pt
     tinygrad-edu summary [--model seed|wide]
     tinygrad-edu graph [--model seed|wide] [--backward] [--out graph.svg]
     tinygrad-edu explain conv2d --input 10,3,12,12 --weight 6,3,5,5 [--stride 1] [--padding 0]
@@ -296,8 +297,34 @@ def run_explain(args):
     return 0
 
 
+# ---- export -----------------------------------------------------------------------------------
+def add_export_command(subparsers):
+    parser = subparsers.add_parser(
+        "export", help="write a checkpoint as a PyTorch state_dict (needs PyTorch)",
+        description="Convert a checkpoint written by 'train' into a PyTorch state_dict saved with "
+                    "torch.save, with the same parameter names and layouts; load it into "
+                    "tinygrad_edu.interop.torch_module(model) with load_state_dict.")
+    parser.add_argument("--checkpoint", type=existing_file, required=True, metavar="FILE",
+                        help="a checkpoint.npz written by 'tinygrad-edu train'")
+    parser.add_argument("--out", required=True, metavar="FILE", help="the file to write, e.g. model.pt")
+    parser.set_defaults(run=run_export)
+
+
+def run_export(args):
+    from .interop import TorchNotInstalledError, export_checkpoint
+
+    try:
+        out, model = export_checkpoint(args.checkpoint, args.out)
+    except TorchNotInstalledError as error:
+        raise CommandError(str(error)) from None
+    print(f"wrote the {model} model's state_dict to {out} "
+          f"(load it with tinygrad_edu.interop.torch_module({model!r}).load_state_dict(torch.load(...)))")
+    return 0
+
+
 # ---- the command ------------------------------------------------------------------------------
-COMMANDS = [add_train_command, add_evaluate_command, add_summary_command, add_graph_command, add_explain_command]
+COMMANDS = [add_train_command, add_evaluate_command, add_export_command, add_summary_command, add_graph_command,
+            add_explain_command]
 
 
 def build_parser():
