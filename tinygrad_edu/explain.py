@@ -355,6 +355,10 @@ def _explain_conv2d(rng, numbers, *, input, weight=None, stride=1, padding=0, di
         e.step("W", "weight W", "(C_out, C_in/G, kH, kW)", W, name="weight")
         if bias:
             e.step("b", "bias b", "(C_out,)", b, name="bias")
+    else:                       # kept for .arrays, not printed: the shapes are in the header
+        e.arrays["weight"] = W
+        if bias:
+            e.arrays["bias"] = b
     x_padded = e.step("x_padded", f"pad x by {_pads_text(pads)}", "(N, C_in, H+2p, W+2p)", _pad(x, pads))
     Hp, Wp = x_padded.shape[2:]
     span_h, span_w = dh * (kH - 1) + 1, dw * (kW - 1) + 1
@@ -448,6 +452,8 @@ def _explain_conv_transpose2d(rng, numbers, *, input, weight=None, stride=1, pad
     e.section("Forward: y = full-corr(dilate(x), flip(W) swapped), W read in conv2d's layout (C_in, C_out/G, kH, kW)")
     e.step("x", "input x", "(N, C_in, H, W)", x, name="input")
     e.step("W", "weight W, conv2d's layout seen from the other side", "(C_in, C_out/G, kH, kW)", W, name="weight")
+    if bias:
+        e.step("b", "bias b", "(C_out,)", b, name="bias")
     y_recipe, _, _ = _transposed_steps(e, x, W, stride, pads, dilation, G, (oh, ow), g_name="x",
                                        out_key="y_recipe", out_name="output_before_bias" if bias else "output",
                                        what="C_in")
@@ -459,9 +465,11 @@ def _explain_conv_transpose2d(rng, numbers, *, input, weight=None, stride=1, pad
     e.section("Backward to the input: dL/dx = conv2d(g, W, same stride, padding, dilation, groups)")
     g = e.step("g", "delta g = dL/dy", "(N, C_out, Hy, Wy)", _data(rng, y.shape, numbers), name="delta")
     dx_true, dW_true, *db_true = (t.data for t in grad(y, [xt, Wt] + ([bt] if bias else []), grad_outputs=Tensor(g)))
-    dx = e.step("dx", "correlate g with W as conv2d does (no flip, no swap): the shape of x", "(N, C_in, H, W)",
-                F.conv2d(Tensor(g), Tensor(W), stride=stride, padding=(ph, pw), dilation=dilation, groups=G).data,
-                name="input_grad")
+    dx = F.conv2d(Tensor(g), Tensor(W), stride=stride, padding=(ph, pw), dilation=dilation, groups=G).data
+    # with stride 1, output_padding rows give conv2d extra outputs: they belong to no input, drop them
+    dx = e.step("dx", "correlate g with W as conv2d does (no flip, no swap): the shape of x"
+                + (" (drop the output_padding rows/cols)" if dx.shape != x.shape else ""), "(N, C_in, H, W)",
+                dx[:, :, :x_shape[2], :x_shape[3]], name="input_grad")
     _check(e, "dx", dx, dx_true, "tinygrad_edu.grad")
 
     e.section("Backward to the weight: conv2d's weight-gradient with g as its input and x as its delta")
