@@ -21,7 +21,6 @@ from __future__ import annotations
 import collections
 import inspect
 import numbers
-import textwrap
 
 import numpy as np
 
@@ -312,14 +311,14 @@ def _trap_note(e, W, g_padded, dx, dilation, G):
     e.arrays["W_reshaped"] = W_reshaped
     e.arrays["input_grad_from_reshape"] = wrong
     o, c = divmod(1, C_per_group)       # W_reshaped[0, 1] is W's kernel number 1 in memory order
-    e.notes += textwrap.wrap(
-        f"The trap: W.reshape({C_in}, {C_out}, {kH}, {kW}) has the swapped shape but not the swapped numbers. "
-        f"reshape keeps W's memory order and cuts it into new kernels, so W.reshape(...)[0, 1] is W[{o}, {c}], "
-        f"while the swap W.transpose(1, 0, 2, 3)[0, 1] is W[1, 0]. Used instead of the swap, it gives a dx of "
-        f"the right shape {_fmt(wrong.shape)} and the wrong numbers: off by up to {_number(np.abs(wrong - dx).max())} "
-        f"(the largest |dx| is {_number(np.abs(dx).max())}). Swap the axes with W.transpose(1, 0, 2, 3) and flip "
-        f"only axes 2 and 3 with [:, :, ::-1, ::-1] (np.rot90(W, 2) flips axes 0 and 1, the channels; np.flip(W) "
-        f"without an axis flips all four).", 110)
+    e.notes += [
+        f"The trap: W.reshape({C_in}, {C_out}, {kH}, {kW}) has the swapped shape but not the swapped numbers.",
+        f"  reshape keeps W's memory order and cuts it into new kernels: W.reshape(...)[0, 1] is W[{o}, {c}],",
+        f"  while the swap W.transpose(1, 0, 2, 3)[0, 1] is W[1, 0].",
+        f"  Used instead of the swap, it gives a dx of the right shape {_fmt(wrong.shape)} and the wrong numbers:",
+        f"  off by up to {_number(np.abs(wrong - dx).max())} (the largest |dx| is {_number(np.abs(dx).max())}).",
+        "  Swap the axes with W.transpose(1, 0, 2, 3) and flip only axes 2 and 3 with [:, :, ::-1, ::-1];",
+        "  np.rot90(W, 2) flips axes 0 and 1 (the channels), np.flip(W) without an axis flips all four."]
     if np.allclose(wrong, dx):
         raise AssertionError("explain: the reshape trap gave the right dx on this example; pick other numbers")
 
