@@ -102,7 +102,9 @@ def test_max_pool2d_overlapping_windows_padding_and_remainder():
 
 
 def test_errors_name_what_is_wrong():
-    with pytest.raises(ValueError, match="'conv2d' or 'max_pool2d'"):
+    with pytest.raises(ValueError, match="op must be one of .*conv2d.*max_pool2d"):
+        tg.explain("conv3d", input=(1, 1, 4, 4))
+    with pytest.raises(TypeError, match="needs kernel_size="):
         tg.explain("avg_pool2d", input=(1, 1, 4, 4))
     with pytest.raises(TypeError, match="needs weight="):
         tg.explain("conv2d", input=(1, 1, 4, 4))

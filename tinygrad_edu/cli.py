@@ -258,40 +258,60 @@ def run_graph(args):
 
 
 # ---- explain ----------------------------------------------------------------------------------
+def reshape_arg(text):
+    """'10,-1' -> (10, -1): a new shape for reshape (one -1 allowed)."""
+    try:
+        return tuple(int(p) for p in text.replace("x", ",").split(",") if p.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a shape like 10,96 or 10,-1, got {text!r}") from None
+
+
 def add_explain_command(subparsers):
+    from .teach.explain import ENTRIES
+
     parser = subparsers.add_parser(
-        "explain", help="print conv2d's or max_pool2d's forward and backward recipe with every shape",
-        description="Print the forward and backward (VJP) recipe of conv2d or max_pool2d step by step, with "
-                    "the shape after each step, checked against tinygrad_edu's own gradients.",
-        epilog="example: tinygrad-edu explain conv2d --input 10,3,12,12 --weight 6,3,5,5 --stride 1")
-    parser.add_argument("op", choices=("conv2d", "max_pool2d"))
-    parser.add_argument("--input", required=True, type=shape_arg, help="the input's shape N,C,H,W, e.g. 10,3,12,12")
-    parser.add_argument("--weight", type=shape_arg, help="conv2d: the weight's shape C_out,C_in/groups,kH,kW, e.g. 6,3,5,5")
-    parser.add_argument("--kernel-size", type=int_or_pair, help="max_pool2d: e.g. 2 or 3,2")
+        "explain", help="print an op's forward and backward recipe with every shape (--numbers: every array)",
+        description="Print the forward and backward (VJP) recipe of an op step by step, with the shape after "
+                    "each step (with --numbers, the arrays themselves on a small example), checked against "
+                    "tinygrad_edu's own gradients.",
+        epilog="examples: tinygrad-edu explain conv2d --input 10,3,12,12 --weight 6,3,5,5 --stride 1;  "
+               "tinygrad-edu explain conv2d --numbers;  tinygrad-edu explain cross_entropy --numbers")
+    parser.add_argument("op", choices=sorted(ENTRIES))
+    parser.add_argument("--input", type=shape_arg,
+                        help="the input's shape, e.g. N,C,H,W = 10,3,12,12 (default: a small example)")
+    parser.add_argument("--weight", type=shape_arg,
+                        help="conv2d: C_out,C_in/groups,kH,kW, e.g. 6,3,5,5; conv_transpose2d: C_in,C_out/groups,"
+                             "kH,kW; linear: out,in")
+    parser.add_argument("--kernel-size", type=int_or_pair, help="pools: e.g. 2 or 3,2")
     parser.add_argument("--stride", type=int_or_pair,
-                        help="an int or a pair (conv2d: default 1; max_pool2d: the kernel size)")
-    parser.add_argument("--padding", type=padding_arg, default=0,
-                        help="an int, a pair, or (conv2d) same / valid (default 0)")
-    parser.add_argument("--dilation", type=int_or_pair, default=1, help="conv2d (default 1)")
-    parser.add_argument("--groups", type=int, default=1, help="conv2d (default 1)")
-    parser.add_argument("--no-bias", action="store_true", help="conv2d: leave the bias gradient out")
+                        help="an int or a pair (convolutions: default 1; pools: the kernel size)")
+    parser.add_argument("--padding", type=padding_arg, help="an int, a pair, or (conv2d) same / valid (default 0)")
+    parser.add_argument("--dilation", type=int_or_pair, help="convolutions (default 1)")
+    parser.add_argument("--groups", type=int, help="convolutions (default 1)")
+    parser.add_argument("--no-bias", action="store_true", help="conv2d, conv_transpose2d, linear: leave the bias out")
+    parser.add_argument("--numbers", action="store_true",
+                        help="print every array, not only its shape (small integers; without --input, a small example)")
+    parser.add_argument("--rng", type=int, default=0, help="the seed of the example's numbers (default 0)")
+    parser.add_argument("--output-padding", type=int_or_pair, help="conv_transpose2d (default 0)")
+    parser.add_argument("--other", type=shape_arg, help="matmul: the right factor's shape, e.g. 3,4")
+    parser.add_argument("--shape", type=reshape_arg, help="reshape: the new shape, e.g. 10,-1")
+    parser.add_argument("--axis", type=int, help="softmax, log_softmax (default -1)")
     parser.set_defaults(run=run_explain)
 
 
 def run_explain(args):
     from .teach.explain import explain
 
+    given = dict(input=args.input, weight=args.weight, kernel_size=args.kernel_size, stride=args.stride,
+                 padding=args.padding, dilation=args.dilation, groups=args.groups,
+                 bias=False if args.no_bias else None, output_padding=args.output_padding, other=args.other,
+                 shape=args.shape, axis=args.axis)
     try:
-        if args.op == "conv2d":
-            if args.weight is None:
-                raise ValueError("conv2d needs --weight (e.g. --weight 6,3,5,5)")
-            explain("conv2d", input=args.input, weight=args.weight, stride=args.stride, padding=args.padding,
-                    dilation=args.dilation, groups=args.groups, bias=not args.no_bias)
-        else:
-            if args.kernel_size is None:
-                raise ValueError("max_pool2d needs --kernel-size (e.g. --kernel-size 2)")
-            explain("max_pool2d", input=args.input, kernel_size=args.kernel_size, stride=args.stride,
-                    padding=args.padding)
+        if args.op in ("conv2d", "conv_transpose2d") and args.input is not None and args.weight is None:
+            raise ValueError(f"{args.op} needs --weight (e.g. --weight 6,3,5,5)")
+        if args.op in ("max_pool2d", "avg_pool2d") and args.input is not None and args.kernel_size is None:
+            raise ValueError(f"{args.op} needs --kernel-size (e.g. --kernel-size 2)")
+        explain(args.op, numbers=args.numbers, rng=args.rng, **given)
     except (TypeError, ValueError) as error:
         raise UsageError(f"explain: {error}") from None
     return 0

@@ -1,19 +1,25 @@
-"""explain: the forward and backward recipes of conv2d and max_pool2d, step by step, with the
-shape after every step, for the shapes you give it.
+"""explain: the forward and backward recipes of every op a CNN uses, step by step, with the shape
+after every step (and, with numbers=True, every array), for the shapes you give it.
 
-Nothing here is a formula on shapes alone. explain makes random float64 arrays of your shapes,
-performs each step of the recipe on them (dilate, pad, swap, flip, correlate, ...), and prints the
-shape each step really produced. At the end it compares the recipe's results with the gradients
-tinygrad_edu itself computes (tinygrad_edu.grad through F.conv2d / F.max_pool2d): a mismatch would
-be a bug and raises, so what you read is always what the library does.
+Nothing here is a formula on shapes alone. explain makes arrays of your shapes (random normal
+numbers, or with numbers=True small integers you can check by hand), performs each step of the
+recipe on them (dilate, pad, swap, flip, correlate, ...), and prints what each step really produced.
+At the end it compares the recipe's results with the gradients tinygrad_edu itself computes (through
+tinygrad_edu.grad and .backward()): a mismatch would be a bug and raises, so what you read is always
+what the library does.
 
     >>> import tinygrad_edu as tg
     >>> tg.explain("conv2d", input=(10, 3, 12, 12), weight=(6, 3, 5, 5))   # doctest: +SKIP
+    >>> e = tg.explain("conv2d", numbers=True, rng=0)                      # doctest: +SKIP
+    >>> e.arrays["input_grad"]                                             # doctest: +SKIP
+
+Every op is one entry: a function registered with @_entry(name, defaults) that builds an
+Explanation. tg.explain.entries lists them; a test fails when a public op has none.
 """
 from __future__ import annotations
 
 import collections
-import numbers
+import inspect
 
 import numpy as np
 
@@ -28,23 +34,35 @@ Step.__doc__ = "One line of a recipe: a key (e.g. 'g_padded'), what was done, th
 
 class Explanation:
     """The result of explain(): `.sections` [(title, [Step, ...]), ...], `.shapes` {key: shape},
-    `.checks` [text], `.zero_rows`/`.zero_cols` (input rows/columns no window reads); `str()` is
-    the printed text."""
+    `.arrays` {name: ndarray} (every array a step produced, in order; the canonical names `input`,
+    `weight`, `delta`, `input_grad`, `weight_grad` where the op has them), `.checks` [text],
+    `.notes` [text], `.zero_rows`/`.zero_cols` (input rows/columns no window reads); `str()` is the
+    printed text, which shows the arrays' values when `.numbers` is true."""
 
-    def __init__(self, header):
+    def __init__(self, header, numbers=False):
         self.header = header
+        self.numbers = numbers
         self.sections = []
         self.checks = []
         self.shapes = {}
+        self.arrays = collections.OrderedDict()
         self.notes = []
+        self.zero_rows, self.zero_cols = [], []
+        self._names = {}                      # step key -> its name in .arrays
 
     def section(self, title):
         self.sections.append((title, []))
 
-    def step(self, key, text, layout, array_or_shape):
+    def step(self, key, text, layout, array_or_shape, name=None):
+        """Record one step; an ndarray result is kept in .arrays under `name` (default: the key)."""
         shape = tuple(getattr(array_or_shape, "shape", array_or_shape))
         self.sections[-1][1].append(Step(key, text, layout, shape))
         self.shapes[key] = shape
+        if isinstance(array_or_shape, np.ndarray):
+            self.arrays[name or key] = array_or_shape
+            self._names[key] = name or key
+            if name:
+                self.shapes[name] = shape
         return array_or_shape
 
     def __getitem__(self, key):
@@ -58,6 +76,10 @@ class Explanation:
             layout_width = max(len(s.layout) for s in steps)
             for number, s in enumerate(steps, 1):
                 lines.append(f"  {number}. {s.text.ljust(width)}  {s.layout.ljust(layout_width)}  {_fmt(s.shape)}".rstrip())
+                if self.numbers and s.key in self._names:
+                    name = self._names[s.key]
+                    lines.append(f"     {name} =")
+                    lines += [("       " + line).rstrip() for line in _values(self.arrays[name]).splitlines()]
         lines += [""] + self.notes + [""] + self.checks if self.notes else [""] + self.checks
         return "\n".join(lines)
 
@@ -67,6 +89,24 @@ class Explanation:
 
 def _fmt(shape):
     return str(tuple(shape))
+
+
+def _number(v):
+    """1.0 -> '1', 0.25 -> '0.25', 1/3 -> '0.3333': integers stay integers, so they read as digits."""
+    v = float(v) + 0.0                       # + 0.0 turns -0.0 into 0.0
+    if v == int(v) and abs(v) < 1e15:
+        return str(int(v))
+    return f"{v:.4g}"
+
+
+def _values(array):
+    """An array's values, right-aligned, integers without a decimal point."""
+    a = np.asarray(array)
+    if a.dtype.kind in "iub":
+        return np.array2string(a, separator=" ", threshold=400)
+    width = max((len(_number(v)) for v in a.ravel()[:400]), default=1)
+    return np.array2string(a, separator=" ", threshold=400, max_line_width=110,
+                           formatter={"float_kind": lambda v: _number(v).rjust(width)})
 
 
 def _shape(value, what):
@@ -82,26 +122,6 @@ def _shape(value, what):
     if not shape or any(n < 1 for n in shape):
         raise ValueError(f"explain: {what} must be a shape of positive sizes, got {value!r}")
     return shape
-
-
-def _pair(value, what):
-    if isinstance(value, numbers.Integral):
-        return int(value), int(value)
-    if isinstance(value, (tuple, list)) and len(value) == 2 and all(isinstance(v, numbers.Integral) for v in value):
-        return int(value[0]), int(value[1])
-    raise TypeError(f"explain: {what} must be an int or a pair of ints, got {value!r}")
-
-
-def _padding_pairs(padding, kernel, dilation):
-    """conv2d's padding (int, pair, 'valid', 'same') -> ((top, bottom), (left, right)), the way
-    F.conv2d reads it ('same' puts an odd extra row at the bottom, as PyTorch)."""
-    if padding == "valid":
-        return (0, 0), (0, 0)
-    if padding == "same":
-        totals = [d * (k - 1) for k, d in zip(kernel, dilation)]
-        return tuple((t // 2, t - t // 2) for t in totals)
-    ph, pw = _pair(padding, "padding")
-    return (ph, ph), (pw, pw)
 
 
 def _pad(a, pads, value=0.0):
@@ -141,16 +161,158 @@ def _check(explanation, name, mine, theirs, what):
                               f"(max difference {np.abs(mine - theirs).max():.1e})")
 
 
+def _data(rng, shape, numbers, low=-3, high=3):
+    """numbers=True: small integers in [low, high] a reader can multiply by hand; else N(0, 1)."""
+    if numbers:
+        return rng.integers(low, high + 1, size=shape).astype(np.float64)
+    return rng.standard_normal(shape)
+
+
+def _header(numbers, op):
+    data = "small integers" if numbers else "random numbers"
+    return (f"(each {'array' if numbers else 'shape'} below is what the step produced on {data}; the results are "
+            f"checked against tinygrad_edu's own {op} and its gradients)")
+
+
+def _backward_section(e, pairs, call="y.backward(delta)"):
+    """The last section: the gradients .backward() leaves in .grad for the same tensors, each
+    asserted equal to the recipe's. pairs: [(label, Tensor, recipe_array), ...]."""
+    e.section("What .backward() gives for the same tensors (must equal the recipe)")
+    for label, tensor, mine in pairs:
+        theirs = e.step(label, f"{label}, after {call}", "", tensor.grad.data)
+        _check(e, label, np.asarray(mine), theirs, "the recipe")
+
+
 # --------------------------------------------------------------------------------------------
-# conv2d
+# The registry: one small function per op
 # --------------------------------------------------------------------------------------------
-def _explain_conv2d(input, weight, stride, padding, dilation, groups, bias, rng):
+ENTRIES = {}
+Entry = collections.namedtuple("Entry", "function defaults summary")
+
+
+def _entry(name, summary, **defaults):
+    """Register fn(rng, numbers, **options) -> Explanation as explain(name, ...). `defaults` are
+    the small shapes used when the caller gives no input (e.g. explain('relu', numbers=True))."""
+    def register(fn):
+        ENTRIES[name] = Entry(fn, defaults, summary)
+        return fn
+    return register
+
+
+# --------------------------------------------------------------------------------------------
+# conv2d (and, sharing its steps, conv_transpose2d)
+# --------------------------------------------------------------------------------------------
+def _transposed_steps(e, g, W, stride, pads, dilation, G, extra, *, g_name, out_key, out_name, what):
+    """The recipe of conv2d's input-gradient, which is also conv_transpose2d's forward: dilate g by the
+    stride, pad by d(k-1) - p (+ `extra` rows at the bottom/right), swap W's channel axes (inside
+    each group), flip each kernel, correlate. Returns the result."""
+    N, C_g = g.shape[:2]
+    C_w0, C_w1, kH, kW = W.shape           # conv2d's layout (C_out, C_in/G, kH, kW)
+    (sh, sw), (dh, dw) = stride, dilation
+    Ho, Wo = g.shape[2:]
+    if (sh, sw) != (1, 1):
+        g_dilated = np.zeros((N, C_g, (Ho - 1) * sh + 1, (Wo - 1) * sw + 1))
+        g_dilated[:, :, ::sh, ::sw] = g
+        zeros = _same((sh - 1, sw - 1))
+        text = f"dilate {g_name}: {zeros} zero{'' if zeros == '1' else 's'} between entries (stride {_same(stride)})"
+    else:
+        g_dilated, text = g, f"dilate {g_name}: nothing to do (stride 1)"
+    e.step(f"{g_name}_dilated", text, f"(N, {what}, (Ho-1)s+1, (Wo-1)s+1)", g_dilated)
+    g_pads = ((dh * (kH - 1) - pads[0][0], dh * (kH - 1) - pads[0][1] + extra[0]),
+              (dw * (kW - 1) - pads[1][0], dw * (kW - 1) - pads[1][1] + extra[1]))
+    text = f"pad {g_name} by {_pads_text(g_pads)}: d(k-1) - p" + (
+        (" + remainder at the bottom/right" if g_name == "g" else " + output_padding at the bottom/right")
+        if any(extra) else "")
+    if min(a for pair in g_pads for a in pair) < 0:
+        text += " (negative: crop)"
+    g_padded = e.step(f"{g_name}_padded", text, f"(N, {what}, H+d(k-1), W+d(k-1))", _pad(g_dilated, g_pads))
+    C_in = C_w1 * G
+    # the swap is a transpose of the two channel axes (inside each group); a reshape to the swapped
+    # shape would keep W's memory order and scramble the kernels (see the note on the trap)
+    W_swapped = W.reshape(G, C_w0 // G, C_w1, kH, kW).transpose(0, 2, 1, 3, 4).reshape(C_in, C_w0 // G, kH, kW)
+    layout = "(C_in, C_out/G, kH, kW)" if G > 1 else "(C_in, C_out, kH, kW)"
+    e.step("W_swapped", "swap W's channel axes" + (f" inside each of the {G} groups" if G > 1 else "")
+           + ": W.transpose(1, 0, 2, 3)" * (G == 1), layout, W_swapped)
+    W_flipped = e.step("W_flipped", "flip each kernel by 180 degrees: [:, :, ::-1, ::-1]", layout,
+                       W_swapped[:, :, ::-1, ::-1].copy())
+    out = F.conv2d(Tensor(g_padded), Tensor(W_flipped), dilation=dilation, groups=G).data
+    e.step(out_key, f"correlate (valid, stride 1, dilation {_same(dilation)}"
+                    + (f", groups {G}" if G > 1 else "") + ")" + (": the shape of x" if g_name == "g" else ""),
+           "(N, C_in, H, W)" if g_name == "g" else "(N, C_out, Hy, Wy)", out, name=out_name)
+    return out, g_padded, W_flipped
+
+
+def _weight_grad_steps(e, x_padded, g, stride, dilation, G, w_shape, span, *, x_name, g_name):
+    """dL/dW of conv2d(x, W) = corr(x_padded, g) over swapped (N, C) axes, the stride becoming a
+    dilation; only (output, input) channel pairs inside one group are weights."""
+    C_out, C_per_group, kH, kW = w_shape
+    Ho, Wo = g.shape[2:]
+    (sh, sw), (span_h, span_w) = stride, span
+    Hp, Wp = x_padded.shape[2:]
+    used_h, used_w = (Ho - 1) * sh + span_h, (Wo - 1) * sw + span_w   # the padded rows some window reads
+    x_used = x_padded[:, :, :used_h, :used_w]
+    if (used_h, used_w) != (Hp, Wp):
+        e.step(f"{x_name}_used", "drop the remainder rows/cols no window reads", "(N, C_in, Hu, Wu)", x_used)
+    x_swapped = e.step(f"{x_name}_swapped", f"swap {x_name}'s batch and channel axes",
+                       "(C_in, N, H+2p, W+2p)" if (used_h, used_w) == (Hp, Wp) else "(C_in, N, Hu, Wu)",
+                       x_used.transpose(1, 0, 2, 3))
+    g_swapped = e.step(f"{g_name}_swapped", f"swap {g_name}'s batch and channel axes: it is the kernel now",
+                       "(C_out, N, Ho, Wo)", g.transpose(1, 0, 2, 3))
+    every_pair = F.conv2d(Tensor(np.ascontiguousarray(x_swapped)), Tensor(np.ascontiguousarray(g_swapped)),
+                          stride=dilation, dilation=stride).data
+    e.step("dW_swapped", f"correlate, stride {_same(dilation)} (the dilation), dilation {_same(stride)} (the stride)",
+           "(C_in, C_out, kH, kW)", every_pair)
+    dW = every_pair.transpose(1, 0, 2, 3)
+    if G > 1:  # only an (output, input) channel pair inside one group is a weight
+        dW = np.concatenate([dW[i * (C_out // G):(i + 1) * (C_out // G), i * C_per_group:(i + 1) * C_per_group]
+                             for i in range(G)])
+    e.step("dW", "swap back" + (" and keep each group's block" if G > 1 else "") + ": the shape of W",
+           "(C_out, C_in/G, kH, kW)", dW, name="weight_grad")
+    return dW
+
+
+def _trap_note(e, W, g_padded, dx, dilation, G):
+    """The reshape-versus-transpose trap, in words and with this example's numbers."""
+    C_out, C_per_group, kH, kW = W.shape
+    C_in = C_per_group * G
+    if G > 1:
+        e.notes.append(f"The trap: the swap is a transpose of the channel axes inside each group (W viewed as "
+                       f"(G, C_out/G, C_in/G, kH, kW), axes 1 and 2 swapped); the reshapes only split and merge "
+                       f"the group axis. W.reshape({C_in}, {C_out // G}, {kH}, {kW}) alone would scramble the kernels.")
+        return
+    if C_in == 1 or C_out == 1:
+        e.notes.append(f"The trap: W.reshape({C_in}, {C_out}, {kH}, {kW}) happens to equal the swap here, because "
+                       f"one channel axis has size 1; with more channels on both sides it does not: always swap "
+                       f"with W.transpose(1, 0, 2, 3).")
+        return
+    W_reshaped = W.reshape(C_in, C_out, kH, kW)
+    wrong = F.conv2d(Tensor(g_padded), Tensor(W_reshaped[:, :, ::-1, ::-1].copy()), dilation=dilation).data
+    e.arrays["W_reshaped"] = W_reshaped
+    e.arrays["input_grad_from_reshape"] = wrong
+    o, c = divmod(1, C_per_group)       # W_reshaped[0, 1] is W's kernel number 1 in memory order
+    e.notes += [
+        f"The trap: W.reshape({C_in}, {C_out}, {kH}, {kW}) has the swapped shape but not the swapped numbers.",
+        f"  reshape keeps W's memory order and cuts it into new kernels: W.reshape(...)[0, 1] is W[{o}, {c}],",
+        "  while the swap W.transpose(1, 0, 2, 3)[0, 1] is W[1, 0].",
+        f"  Used instead of the swap, it gives a dx of the right shape {_fmt(wrong.shape)} and the wrong numbers:",
+        f"  off by up to {_number(np.abs(wrong - dx).max())} (the largest |dx| is {_number(np.abs(dx).max())}).",
+        "  Swap the axes with W.transpose(1, 0, 2, 3) and flip only axes 2 and 3 with [:, :, ::-1, ::-1];",
+        "  np.rot90(W, 2) flips axes 0 and 1 (the channels), np.flip(W) without an axis flips all four."]
+    if np.allclose(wrong, dx):
+        raise AssertionError("explain: the reshape trap gave the right dx on this example; pick other numbers")
+
+
+@_entry("conv2d", "y = cross-correlation of x with W; dx = full correlation of the delta with the "
+        "flipped, channel-swapped W", input=(1, 2, 4, 4), weight=(3, 2, 3, 3))
+def _explain_conv2d(rng, numbers, *, input, weight=None, stride=1, padding=0, dilation=1, groups=1, bias=True):
+    if weight is None:
+        raise TypeError("explain('conv2d', ...) needs weight= (its shape, e.g. (6, 3, 5, 5))")
     x_shape, w_shape = _shape(input, "input"), _shape(weight, "weight")
-    stride, dilation = _pair(stride, "stride"), _pair(dilation, "dilation")
-    pads = _padding_pairs(padding, w_shape[2:] if len(w_shape) == 4 else (1, 1), dilation)
-    x = rng.standard_normal(x_shape)
-    W = rng.standard_normal(w_shape)
-    b = rng.standard_normal(w_shape[0]) if bias else None
+    stride, dilation = F.pair(stride, "explain", "stride"), F.pair(dilation, "explain", "dilation")
+    pads = F.conv_padding(padding, w_shape[2:] if len(w_shape) == 4 else (1, 1), stride, dilation, "explain")
+    x = _data(rng, x_shape, numbers)
+    W = _data(rng, w_shape, numbers)
+    b = _data(rng, (w_shape[0],), numbers) if bias else None
     # the real op first: it validates the shapes and gives the output the recipe must match
     xt, Wt = Tensor(x, requires_grad=True), Tensor(W, requires_grad=True)
     bt = Tensor(b, requires_grad=True) if bias else None
@@ -162,12 +324,19 @@ def _explain_conv2d(input, weight, stride, padding, dilation, groups, bias, rng)
     e = Explanation([
         f"conv2d: x {_fmt(x_shape)}, W {_fmt(w_shape)}{', b ' + _fmt((C_out,)) if bias else ''}, "
         f"stride {_same(stride)}, padding {_pads_text(pads)}, dilation {_same(dilation)}, groups {G}",
-        "(each shape below is what the step produced on random numbers; the results are checked "
-        "against tinygrad_edu's own conv2d and its gradients)"])
+        _header(numbers, "conv2d")], numbers)
 
     # ---- forward
     e.section(f"Forward: y = conv2d(x, W){' + b' if bias else ''}  (a cross-correlation: no flip)")
-    e.step("x", "input x", "(N, C_in, H, W)", x)
+    e.step("x", "input x", "(N, C_in, H, W)", x, name="input")
+    if numbers:
+        e.step("W", "weight W", "(C_out, C_in/G, kH, kW)", W, name="weight")
+        if bias:
+            e.step("b", "bias b", "(C_out,)", b, name="bias")
+    else:                       # kept for .arrays, not printed: the shapes are in the header
+        e.arrays["weight"] = W
+        if bias:
+            e.arrays["bias"] = b
     x_padded = e.step("x_padded", f"pad x by {_pads_text(pads)}", "(N, C_in, H+2p, W+2p)", _pad(x, pads))
     Hp, Wp = x_padded.shape[2:]
     span_h, span_w = dh * (kH - 1) + 1, dw * (kW - 1) + 1
@@ -177,40 +346,20 @@ def _explain_conv2d(input, weight, stride, padding, dilation, groups, bias, rng)
                      f"{_same(dilation)}), every {_same(stride)} rows/cols", "(d(kH-1)+1, d(kW-1)+1)", (span_h, span_w))
     e.step("y", f"Ho = ({Hp} - {span_h}) // {sh} + 1 = {Ho}, Wo = ({Wp} - {span_w}) // {sw} + 1 = {Wo}"
                 + (f", remainder {_same((rem_h, rem_w))}" if rem_h or rem_w else ""),
-           "(N, C_out, Ho, Wo)", (N, C_out, Ho, Wo))
+           "(N, C_out, Ho, Wo)", y.data if numbers else (N, C_out, Ho, Wo), name="output")
     if y.shape != (N, C_out, Ho, Wo):
         raise AssertionError(f"explain: the recipe's output shape {(N, C_out, Ho, Wo)} is not F.conv2d's {y.shape}")
     e.checks.append(f"ok  y {_fmt(y.shape)} is the shape F.conv2d returns")
 
-    g = rng.standard_normal(y.shape)
+    g = _data(rng, y.shape, numbers)
     dx_true, dW_true, *db_true = (t.data for t in grad(y, [xt, Wt] + ([bt] if bias else []), grad_outputs=Tensor(g)))
 
     # ---- input gradient
     e.section("Backward to the input: dL/dx = full-corr(dilate(g), flip(W) swapped (C_in, C_out, kH, kW))")
-    e.step("g", "delta g = dL/dy", "(N, C_out, Ho, Wo)", g)
-    if (sh, sw) != (1, 1):
-        g_dilated = np.zeros((N, C_out, (Ho - 1) * sh + 1, (Wo - 1) * sw + 1))
-        g_dilated[:, :, ::sh, ::sw] = g
-        zeros = _same((sh - 1, sw - 1))
-        text = f"dilate g: {zeros} zero{'' if zeros == '1' else 's'} between entries (stride {_same(stride)})"
-    else:
-        g_dilated, text = g, "dilate g: nothing to do (stride 1)"
-    e.step("g_dilated", text, "(N, C_out, (Ho-1)s+1, (Wo-1)s+1)", g_dilated)
+    e.step("g", "delta g = dL/dy", "(N, C_out, Ho, Wo)", g, name="delta")
     # full padding d(k-1), minus the forward padding; the unread remainder rows get extra zeros
-    g_pads = ((dh * (kH - 1) - pads[0][0], dh * (kH - 1) - pads[0][1] + rem_h),
-              (dw * (kW - 1) - pads[1][0], dw * (kW - 1) - pads[1][1] + rem_w))
-    text = f"pad g by {_pads_text(g_pads)}: d(k-1) - p" + (" + remainder at the bottom/right" if rem_h or rem_w else "")
-    if min(a for pair in g_pads for a in pair) < 0:
-        text += " (negative: crop)"
-    g_padded = e.step("g_padded", text, "(N, C_out, H+d(k-1), W+d(k-1))", _pad(g_dilated, g_pads))
-    W_swapped = W.reshape(G, C_out // G, C_per_group, kH, kW).transpose(0, 2, 1, 3, 4).reshape(C_in, C_out // G, kH, kW)
-    e.step("W_swapped", "swap W's channel axes" + (f" inside each of the {G} groups" if G > 1 else ""),
-           "(C_in, C_out/G, kH, kW)" if G > 1 else "(C_in, C_out, kH, kW)", W_swapped)
-    W_flipped = e.step("W_flipped", "flip each kernel by 180 degrees", "(C_in, C_out/G, kH, kW)" if G > 1
-                       else "(C_in, C_out, kH, kW)", W_swapped[:, :, ::-1, ::-1].copy())
-    dx = F.conv2d(Tensor(g_padded), Tensor(W_flipped), dilation=dilation, groups=G).data
-    e.step("dx", f"correlate (valid, stride 1, dilation {_same(dilation)}"
-                 + (f", groups {G}" if G > 1 else "") + "): the shape of x", "(N, C_in, H, W)", dx)
+    dx, g_padded, _ = _transposed_steps(e, g, W, stride, pads, dilation, G, (rem_h, rem_w), g_name="g",
+                                        out_key="dx", out_name="input_grad", what="C_out")
     _check(e, "dx", dx, dx_true, "tinygrad_edu.grad")
     rows, cols = (_unread(H, pads[0][0], kH, sh, dh, Ho), _unread(Wd, pads[1][0], kW, sw, dw, Wo))
     e.zero_rows, e.zero_cols = rows, cols
@@ -224,75 +373,143 @@ def _explain_conv2d(input, weight, stride, padding, dilation, groups, bias, rng)
         if np.any(dx_true[zero] != 0):
             raise AssertionError("explain: tinygrad_edu gave a nonzero gradient to rows no window reads; a bug")
         e.checks.append(f"ok  tinygrad_edu's dx is exactly 0 on those {where}")
+    _trap_note(e, W, g_padded, dx, dilation, G)
 
     # ---- weight gradient
     e.section("Backward to the weight: dL/dW = corr(x, g) over swapped (N, C) axes, the stride becoming a dilation")
-    used_h, used_w = (Ho - 1) * sh + span_h, (Wo - 1) * sw + span_w   # the padded rows some window reads
-    x_used = x_padded[:, :, :used_h, :used_w]
-    if (used_h, used_w) != (Hp, Wp):
-        e.step("x_used", "drop the remainder rows/cols no window reads", "(N, C_in, Hu, Wu)", x_used)
-    x_swapped = e.step("x_swapped", "swap x's batch and channel axes",
-                       "(C_in, N, H+2p, W+2p)" if (used_h, used_w) == (Hp, Wp) else "(C_in, N, Hu, Wu)",
-                       x_used.transpose(1, 0, 2, 3))
-    g_swapped = e.step("g_swapped", "swap g's batch and channel axes: it is the kernel now", "(C_out, N, Ho, Wo)",
-                       g.transpose(1, 0, 2, 3))
-    every_pair = F.conv2d(Tensor(np.ascontiguousarray(x_swapped)), Tensor(np.ascontiguousarray(g_swapped)),
-                          stride=dilation, dilation=stride).data
-    e.step("dW_swapped", f"correlate, stride {_same(dilation)} (the dilation), dilation {_same(stride)} (the stride)",
-           "(C_in, C_out, kH, kW)", every_pair)
-    dW = every_pair.transpose(1, 0, 2, 3)
-    if G > 1:  # only an (output, input) channel pair inside one group is a weight
-        dW = np.concatenate([dW[i * (C_out // G):(i + 1) * (C_out // G), i * C_per_group:(i + 1) * C_per_group]
-                             for i in range(G)])
-    e.step("dW", "swap back" + (" and keep each group's block" if G > 1 else "") + ": the shape of W",
-           "(C_out, C_in/G, kH, kW)", dW)
+    dW = _weight_grad_steps(e, x_padded, g, stride, dilation, G, w_shape, (span_h, span_w), x_name="x", g_name="g")
     _check(e, "dW", dW, dW_true, "tinygrad_edu.grad")
+    pairs = [("x.grad", xt, dx), ("W.grad", Wt, dW)]
     if bias:
         e.section("Backward to the bias: dL/db = g summed over N, H, W")
-        db = e.step("db", "sum g over axes 0, 2, 3", "(C_out,)", g.sum(axis=(0, 2, 3)))
+        db = e.step("db", "sum g over axes 0, 2, 3", "(C_out,)", g.sum(axis=(0, 2, 3)), name="bias_grad")
         _check(e, "db", db, db_true[0], "tinygrad_edu.grad")
+        pairs.append(("b.grad", bt, db))
+    _run_backward(y, g, [t for _, t, _ in pairs])
+    _backward_section(e, pairs)
     return e
+
+
+def _run_backward(y, g, tensors):
+    """Fresh .grad on these leaves from y.backward(g) (the checks above used tinygrad_edu.grad)."""
+    for t in tensors:
+        t.grad = None
+    y.backward(Tensor(np.asarray(g, dtype=y.dtype)) if np.ndim(g) else None)
 
 
 def _same(pair):
     return str(pair[0]) if pair[0] == pair[1] else str(tuple(pair))
 
 
+@_entry("conv_transpose2d", "y = conv2d's input-gradient recipe run forward; dx = conv2d(g, W)",
+        input=(1, 3, 2, 2), weight=(3, 2, 3, 3))
+def _explain_conv_transpose2d(rng, numbers, *, input, weight=None, stride=1, padding=0, output_padding=0,
+                              dilation=1, groups=1, bias=True):
+    if weight is None:
+        raise TypeError("explain('conv_transpose2d', ...) needs weight= (its shape (C_in, C_out/groups, kH, kW), "
+                        "e.g. (6, 3, 5, 5))")
+    x_shape, w_shape = _shape(input, "input"), _shape(weight, "weight")
+    stride, dilation = F.pair(stride, "explain", "stride"), F.pair(dilation, "explain", "dilation")
+    (ph, pw), (oh, ow) = F.pair(padding, "explain", "padding"), F.pair(output_padding, "explain", "output_padding")
+    pads = ((ph, ph), (pw, pw))
+    x, W = _data(rng, x_shape, numbers), _data(rng, w_shape, numbers)
+    C_in, C_out_g, kH, kW = w_shape
+    G = groups
+    b = _data(rng, (C_out_g * G,), numbers) if bias else None
+    xt, Wt = Tensor(x, requires_grad=True), Tensor(W, requires_grad=True)
+    bt = Tensor(b, requires_grad=True) if bias else None
+    y = F.conv_transpose2d(xt, Wt, bt, stride=stride, padding=(ph, pw), output_padding=(oh, ow), groups=G,
+                           dilation=dilation)
+    e = Explanation([
+        f"conv_transpose2d: x {_fmt(x_shape)}, W {_fmt(w_shape)}{', b ' + _fmt(b.shape) if bias else ''}, "
+        f"stride {_same(stride)}, padding {_same((ph, pw))}, output_padding {_same((oh, ow))}, "
+        f"dilation {_same(dilation)}, groups {G}",
+        _header(numbers, "conv_transpose2d"),
+        "conv_transpose2d(x, W) is conv2d's input-gradient with x in the delta's place: its forward is the "
+        "recipe of `explain conv2d`'s backward, and its input-gradient is a plain conv2d(g, W)."], numbers)
+    e.section("Forward: y = full-corr(dilate(x), flip(W) swapped), W read in conv2d's layout (C_in, C_out/G, kH, kW)")
+    e.step("x", "input x", "(N, C_in, H, W)", x, name="input")
+    e.step("W", "weight W, conv2d's layout seen from the other side", "(C_in, C_out/G, kH, kW)", W, name="weight")
+    if bias:
+        e.step("b", "bias b", "(C_out,)", b, name="bias")
+    y_recipe, _, _ = _transposed_steps(e, x, W, stride, pads, dilation, G, (oh, ow), g_name="x",
+                                       out_key="y_recipe", out_name="output_before_bias" if bias else "output",
+                                       what="C_in")
+    if bias:
+        y_recipe = e.step("y", "add b to every pixel of its channel", "(N, C_out, Hy, Wy)",
+                          y_recipe + b[:, None, None], name="output")
+    _check(e, "y", y_recipe, y.data, "F.conv_transpose2d")
+
+    e.section("Backward to the input: dL/dx = conv2d(g, W, same stride, padding, dilation, groups)")
+    g = e.step("g", "delta g = dL/dy", "(N, C_out, Hy, Wy)", _data(rng, y.shape, numbers), name="delta")
+    dx_true, dW_true, *db_true = (t.data for t in grad(y, [xt, Wt] + ([bt] if bias else []), grad_outputs=Tensor(g)))
+    dx = F.conv2d(Tensor(g), Tensor(W), stride=stride, padding=(ph, pw), dilation=dilation, groups=G).data
+    # with stride 1, output_padding rows give conv2d extra outputs: they belong to no input, drop them
+    dx = e.step("dx", "correlate g with W as conv2d does (no flip, no swap): the shape of x"
+                + (" (drop the output_padding rows/cols)" if dx.shape != x.shape else ""), "(N, C_in, H, W)",
+                dx[:, :, :x_shape[2], :x_shape[3]], name="input_grad")
+    _check(e, "dx", dx, dx_true, "tinygrad_edu.grad")
+
+    e.section("Backward to the weight: conv2d's weight-gradient with g as its input and x as its delta")
+    g_padded = e.step("g_padded", f"pad g by {_pads_text(pads)}", "(N, C_out, Hy+2p, Wy+2p)", _pad(g, pads))
+    span = (dilation[0] * (kH - 1) + 1, dilation[1] * (kW - 1) + 1)
+    dW = _weight_grad_steps(e, g_padded, x, stride, dilation, G, w_shape, span, x_name="g", g_name="x")
+    _check(e, "dW", dW, dW_true, "tinygrad_edu.grad")
+    pairs = [("x.grad", xt, dx), ("W.grad", Wt, dW)]
+    if bias:
+        e.section("Backward to the bias: dL/db = g summed over N, H, W")
+        db = e.step("db", "sum g over axes 0, 2, 3", "(C_out,)", g.sum(axis=(0, 2, 3)), name="bias_grad")
+        _check(e, "db", db, db_true[0], "tinygrad_edu.grad")
+        pairs.append(("b.grad", bt, db))
+    _run_backward(y, g, [t for _, t, _ in pairs])
+    _backward_section(e, pairs)
+    return e
+
+
 # --------------------------------------------------------------------------------------------
-# max_pool2d
+# max_pool2d and avg_pool2d
 # --------------------------------------------------------------------------------------------
-def _explain_max_pool2d(input, kernel_size, stride, padding, rng):
+def _pool_setup(input, kernel_size, stride, padding, op):
     x_shape = _shape(input, "input")
     if kernel_size is None:
-        raise TypeError("explain('max_pool2d', ...) needs kernel_size=")
-    (kH, kW) = _pair(kernel_size, "kernel_size")
-    (sh, sw) = (kH, kW) if stride is None else _pair(stride, "stride")
-    (ph, pw) = _pair(padding, "padding")
-    # distinct random values, so that no window has a tie and the routing is unambiguous
+        raise TypeError(f"explain('{op}', ...) needs kernel_size=")
+    (kH, kW) = F.pair(kernel_size, "explain", "kernel_size")
+    (sh, sw) = (kH, kW) if stride is None else F.pair(stride, "explain", "stride")
+    (ph, pw) = F.pair(padding, "explain", "padding")
+    return x_shape, (kH, kW), (sh, sw), (ph, pw)
+
+
+@_entry("max_pool2d", "y = the max of each window; each window's delta goes to its maximum",
+        input=(1, 1, 4, 4), kernel_size=2)
+def _explain_max_pool2d(rng, numbers, *, input, kernel_size=None, stride=None, padding=0):
+    x_shape, (kH, kW), (sh, sw), (ph, pw) = _pool_setup(input, kernel_size, stride, padding, "max_pool2d")
+    # distinct values, so that no window has a tie and the routing is unambiguous
     x = rng.permutation(int(np.prod(x_shape))).reshape(x_shape).astype(np.float64)
     xt = Tensor(x, requires_grad=True)
     y = F.max_pool2d(xt, (kH, kW), stride=(sh, sw), padding=(ph, pw))
     N, C, H, W = x_shape
     e = Explanation([
         f"max_pool2d: x {_fmt(x_shape)}, kernel {_same((kH, kW))}, stride {_same((sh, sw))}, padding {_same((ph, pw))}",
-        "(each shape below is what the step produced on random numbers; the results are checked "
-        "against tinygrad_edu's own max_pool2d and its gradient)"])
+        _header(numbers, "max_pool2d").replace("small integers", "distinct integers")], numbers)
     e.section("Forward: y = the max of each window")
-    e.step("x", "input x", "(N, C, H, W)", x)
+    e.step("x", "input x", "(N, C, H, W)", x, name="input")
     pads = ((ph, ph), (pw, pw))
     x_padded = e.step("x_padded", f"pad x by {_pads_text(pads)} with -inf (padding never wins)",
                       "(N, C, H+2p, W+2p)", _pad(x, pads, value=-np.inf))
     Hp, Wp = x_padded.shape[2:]
     Ho, Wo = (Hp - kH) // sh + 1, (Wp - kW) // sw + 1
     windows = np.lib.stride_tricks.sliding_window_view(x_padded, (kH, kW), axis=(2, 3))[:, :, ::sh, ::sw]
-    e.step("windows", f"{kH}x{kW} windows every {_same((sh, sw))} rows/cols", "(N, C, Ho, Wo, kH, kW)", windows)
-    y_recipe = e.step("y", "max over each window", "(N, C, Ho, Wo)", windows.max(axis=(4, 5)))
+    e.step("windows", f"{kH}x{kW} windows every {_same((sh, sw))} rows/cols", "(N, C, Ho, Wo, kH, kW)",
+           windows.shape)
+    y_recipe = e.step("y", "max over each window", "(N, C, Ho, Wo)", windows.max(axis=(4, 5)), name="output")
     if not np.array_equal(y_recipe, y.data):
         raise AssertionError("explain: the recipe's max_pool2d disagrees with F.max_pool2d; a bug")
     e.checks.append(f"ok  y {_fmt(y.shape)} equals F.max_pool2d")
 
     e.section("Backward: each window's gradient goes to its maximum (overlapping windows add up)")
-    g = e.step("g", "delta g = dL/dy", "(N, C, Ho, Wo)", rng.standard_normal(y.shape))
+    g = e.step("g", "delta g = dL/dy", "(N, C, Ho, Wo)",
+               rng.integers(1, 10, size=y.shape).astype(np.float64) if numbers else rng.standard_normal(y.shape),
+               name="delta")
     (dx_true,) = (t.data for t in grad(y, [xt], grad_outputs=Tensor(g)))
     argmax = e.step("argmax", "in each window, the first maximum in row-major order", "(N, C, Ho, Wo)",
                     windows.reshape(N, C, Ho, Wo, kH * kW).argmax(axis=4))
@@ -303,7 +520,7 @@ def _explain_max_pool2d(input, kernel_size, stride, padding, rng):
     np.add.at(dx_padded, (n[:, :, None, None], c[:, :, None, None], rows, cols), g)
     e.step("dx_padded", "add g into zeros at those positions", "(N, C, H+2p, W+2p)", dx_padded)
     dx = e.step("dx", f"crop the padding ({_pads_text(pads)}): the shape of x", "(N, C, H, W)",
-                _pad(dx_padded, ((-ph, -ph), (-pw, -pw))))
+                _pad(dx_padded, ((-ph, -ph), (-pw, -pw))), name="input_grad")
     _check(e, "dx", dx, dx_true, "tinygrad_edu.grad")
     receiving = int(np.count_nonzero(dx_true))
     e.notes.append(f"{receiving} of {dx.size} input values receive a gradient (one per window, fewer where windows "
@@ -313,37 +530,335 @@ def _explain_max_pool2d(input, kernel_size, stride, padding, rng):
     e.zero_cols = _unread(W, pw, kW, sw, 1, Wo)
     if e.zero_rows or e.zero_cols:
         e.notes.append(f"No window reads rows {e.zero_rows} / columns {e.zero_cols}: their gradient is 0.")
+    _run_backward(y, g, [xt])
+    _backward_section(e, [("x.grad", xt, dx)])
+    return e
+
+
+@_entry("avg_pool2d", "y = the mean of each window; each window's delta is shared equally by its cells",
+        input=(1, 1, 4, 4), kernel_size=2)
+def _explain_avg_pool2d(rng, numbers, *, input, kernel_size=None, stride=None, padding=0):
+    x_shape, (kH, kW), (sh, sw), (ph, pw) = _pool_setup(input, kernel_size, stride, padding, "avg_pool2d")
+    x = _data(rng, x_shape, numbers)
+    xt = Tensor(x, requires_grad=True)
+    y = F.avg_pool2d(xt, (kH, kW), stride=(sh, sw), padding=(ph, pw))
+    e = Explanation([
+        f"avg_pool2d: x {_fmt(x_shape)}, kernel {_same((kH, kW))}, stride {_same((sh, sw))}, padding {_same((ph, pw))}",
+        _header(numbers, "avg_pool2d")], numbers)
+    e.section(f"Forward: y = the mean of each window (padded zeros count: divide by {kH}*{kW} = {kH * kW})")
+    e.step("x", "input x", "(N, C, H, W)", x, name="input")
+    pads = ((ph, ph), (pw, pw))
+    x_padded = e.step("x_padded", f"pad x by {_pads_text(pads)} with zeros", "(N, C, H+2p, W+2p)", _pad(x, pads))
+    windows = np.lib.stride_tricks.sliding_window_view(x_padded, (kH, kW), axis=(2, 3))[:, :, ::sh, ::sw]
+    Ho, Wo = windows.shape[2:4]
+    y_recipe = e.step("y", "sum each window, divide by its size", "(N, C, Ho, Wo)",
+                      windows.sum(axis=(4, 5)) / (kH * kW), name="output")
+    _check(e, "y", y_recipe, y.data, "F.avg_pool2d")
+
+    e.section(f"Backward: every cell of a window gets g / {kH * kW} (overlapping windows add up)")
+    g = e.step("g", "delta g = dL/dy", "(N, C, Ho, Wo)", _data(rng, y.shape, numbers), name="delta")
+    (dx_true,) = (t.data for t in grad(y, [xt], grad_outputs=Tensor(g)))
+    share = e.step("g_shared", f"g / {kH * kW}: each cell's share", "(N, C, Ho, Wo)", g / (kH * kW))
+    dx_padded = np.zeros(x_padded.shape)
+    for a in range(kH):          # one pass per kernel tap (not per pixel): add the share to that tap's cells
+        for b in range(kW):
+            dx_padded[:, :, a:a + (Ho - 1) * sh + 1:sh, b:b + (Wo - 1) * sw + 1:sw] += share
+    e.step("dx_padded", "add each share into every cell of its window", "(N, C, H+2p, W+2p)", dx_padded)
+    dx = e.step("dx", f"crop the padding ({_pads_text(pads)}): the shape of x", "(N, C, H, W)",
+                _pad(dx_padded, ((-ph, -ph), (-pw, -pw))), name="input_grad")
+    _check(e, "dx", dx, dx_true, "tinygrad_edu.grad")
+    _run_backward(y, g, [xt])
+    _backward_section(e, [("x.grad", xt, dx)])
+    return e
+
+
+# --------------------------------------------------------------------------------------------
+# dense layers: linear, matmul
+# --------------------------------------------------------------------------------------------
+def _matrix(value, what, op):
+    shape = _shape(value, what)
+    if len(shape) != 2:
+        raise ValueError(f"explain('{op}', ...) shows 2-D matrices; {what} has shape {shape}")
+    return shape
+
+
+@_entry("linear", "y = x W^T + b; dx = g W, dW = g^T x, db = g summed over the batch",
+        input=(2, 3), weight=(4, 3))
+def _explain_linear(rng, numbers, *, input, weight=None, bias=True):
+    if weight is None:
+        raise TypeError("explain('linear', ...) needs weight= (its shape (out_features, in_features), e.g. (80, 96))")
+    x_shape, w_shape = _matrix(input, "input", "linear"), _matrix(weight, "weight", "linear")
+    x, W = _data(rng, x_shape, numbers), _data(rng, w_shape, numbers)
+    b = _data(rng, (w_shape[0],), numbers) if bias else None
+    xt, Wt = Tensor(x, requires_grad=True), Tensor(W, requires_grad=True)
+    bt = Tensor(b, requires_grad=True) if bias else None
+    y = F.linear(xt, Wt, bt)
+    e = Explanation([f"linear: x {_fmt(x_shape)}, W {_fmt(w_shape)}{', b ' + _fmt(b.shape) if bias else ''}",
+                     _header(numbers, "linear")], numbers)
+    e.section("Forward: y = x @ W.T" + (" + b" if bias else "") + "  (W is stored (out, in), as in PyTorch)")
+    e.step("x", "input x", "(N, in)", x, name="input")
+    e.step("W", "weight W", "(out, in)", W, name="weight")
+    if bias:
+        e.step("b", "bias b", "(out,)", b, name="bias")
+    y_recipe = x @ W.T + (b if bias else 0)
+    e.step("y", "x @ W.T" + (" + b (added to every row)" if bias else ""), "(N, out)", y_recipe, name="output")
+    _check(e, "y", y_recipe, y.data, "F.linear")
+    g = _data(rng, y.shape, numbers)
+    true = [t.data for t in grad(y, [xt, Wt] + ([bt] if bias else []), grad_outputs=Tensor(g))]
+    e.section("Backward: y[n, o] = sum_i x[n, i] W[o, i], so each gradient is one matrix product")
+    e.step("g", "delta g = dL/dy", "(N, out)", g, name="delta")
+    dx = e.step("dx", "g @ W: (N, out) @ (out, in)", "(N, in)", g @ W, name="input_grad")
+    _check(e, "dx", dx, true[0], "tinygrad_edu.grad")
+    dW = e.step("dW", "g.T @ x: (out, N) @ (N, in), summed over the batch by the product", "(out, in)", g.T @ x,
+                name="weight_grad")
+    _check(e, "dW", dW, true[1], "tinygrad_edu.grad")
+    pairs = [("x.grad", xt, dx), ("W.grad", Wt, dW)]
+    if bias:
+        db = e.step("db", "g summed over the batch (axis 0)", "(out,)", g.sum(axis=0), name="bias_grad")
+        _check(e, "db", db, true[2], "tinygrad_edu.grad")
+        pairs.append(("b.grad", bt, db))
+    e.notes.append("Each gradient has its variable's shape, and there is one way to multiply g with the other "
+                   "factor that gives it: that is the whole recipe.")
+    _run_backward(y, g, [t for _, t, _ in pairs])
+    _backward_section(e, pairs)
+    return e
+
+
+@_entry("matmul", "y = a @ b; da = g @ b.T, db = a.T @ g", input=(2, 3), other=(3, 4))
+def _explain_matmul(rng, numbers, *, input, other=None):
+    if other is None:
+        raise TypeError("explain('matmul', ...) needs other= (the right factor's shape, e.g. (3, 4))")
+    a_shape, b_shape = _matrix(input, "input", "matmul"), _matrix(other, "other", "matmul")
+    a, b = _data(rng, a_shape, numbers), _data(rng, b_shape, numbers)
+    at, bt = Tensor(a, requires_grad=True), Tensor(b, requires_grad=True)
+    y = at @ bt
+    e = Explanation([f"matmul: a {_fmt(a_shape)} @ b {_fmt(b_shape)}", _header(numbers, "matmul (@)")], numbers)
+    e.section("Forward: y[i, j] = sum_k a[i, k] b[k, j]")
+    e.step("a", "input a", "(n, m)", a, name="input")
+    e.step("b", "other b", "(m, p)", b, name="other")
+    y_recipe = e.step("y", "a @ b", "(n, p)", a @ b, name="output")
+    _check(e, "y", y_recipe, y.data, "a @ b")
+    g = _data(rng, y.shape, numbers)
+    true = [t.data for t in grad(y, [at, bt], grad_outputs=Tensor(g))]
+    e.section("Backward: da = g @ b.T, db = a.T @ g  (each has its variable's shape)")
+    e.step("g", "delta g = dL/dy", "(n, p)", g, name="delta")
+    da = e.step("da", "g @ b.T: (n, p) @ (p, m)", "(n, m)", g @ b.T, name="input_grad")
+    _check(e, "da", da, true[0], "tinygrad_edu.grad")
+    db = e.step("db", "a.T @ g: (m, n) @ (n, p)", "(m, p)", a.T @ g, name="other_grad")
+    _check(e, "db", db, true[1], "tinygrad_edu.grad")
+    _run_backward(y, g, [at, bt])
+    _backward_section(e, [("a.grad", at, da), ("b.grad", bt, db)])
+    return e
+
+
+# --------------------------------------------------------------------------------------------
+# elementwise and shape ops: relu, reshape, flatten
+# --------------------------------------------------------------------------------------------
+@_entry("relu", "y = max(x, 0); dx = g where x > 0, else 0", input=(2, 4))
+def _explain_relu(rng, numbers, *, input):
+    x_shape = _shape(input, "input")
+    # no exact zeros: at 0 ReLU has a kink, and the gradient there is a convention (0)
+    x = _data(rng, x_shape, numbers, 1, 3) * rng.choice([-1.0, 1.0], size=x_shape) if numbers else rng.standard_normal(x_shape)
+    xt = Tensor(x, requires_grad=True)
+    y = F.relu(xt)
+    e = Explanation([f"relu: x {_fmt(x_shape)}", _header(numbers, "relu")], numbers)
+    e.section("Forward: y = max(x, 0), cell by cell")
+    e.step("x", "input x", "(any shape)", x, name="input")
+    _check(e, "y", e.step("y", "max(x, 0)", "(x's shape)", np.maximum(x, 0), name="output"), y.data, "F.relu")
+    g = _data(rng, y.shape, numbers)
+    (dx_true,) = (t.data for t in grad(y, [xt], grad_outputs=Tensor(g)))
+    e.section("Backward: the slope is 1 where x > 0 and 0 elsewhere, so dx = g * (x > 0)")
+    e.step("g", "delta g = dL/dy", "(x's shape)", g, name="delta")
+    mask = e.step("mask", "x > 0 (1 where the input passed, 0 where it was cut)", "(x's shape)", (x > 0).astype(np.float64))
+    dx = e.step("dx", "g * mask", "(x's shape)", g * mask, name="input_grad")
+    _check(e, "dx", dx, dx_true, "tinygrad_edu.grad")
+    e.notes.append("At exactly x = 0 there is no derivative (a kink); tinygrad_edu and PyTorch use slope 0 there.")
+    _run_backward(y, g, [xt])
+    _backward_section(e, [("x.grad", xt, dx)])
+    return e
+
+
+def _explain_reshape_like(rng, numbers, x_shape, new_shape, op, call_text):
+    x = _data(rng, x_shape, numbers)
+    xt = Tensor(x, requires_grad=True)
+    y = xt.reshape(*new_shape)
+    e = Explanation([f"{op}: x {_fmt(x_shape)} -> {_fmt(y.shape)}", _header(numbers, op)], numbers)
+    e.section(f"Forward: y = {call_text}  (the same numbers in the same row-major order, read with a new shape)")
+    e.step("x", "input x", "(x's shape)", x, name="input")
+    _check(e, "y", e.step("y", call_text, "(the new shape)", x.reshape(y.shape), name="output"), y.data, op)
+    g = _data(rng, y.shape, numbers)
+    (dx_true,) = (t.data for t in grad(y, [xt], grad_outputs=Tensor(g)))
+    e.section("Backward: dx = g.reshape(x.shape)  (no number moves, so none of g's numbers move either)")
+    e.step("g", "delta g = dL/dy", "(the new shape)", g, name="delta")
+    dx = e.step("dx", f"g.reshape{_fmt(x_shape)}", "(x's shape)", g.reshape(x_shape), name="input_grad")
+    _check(e, "dx", dx, dx_true, "tinygrad_edu.grad")
+    e.notes.append("reshape never reorders numbers; only transpose does. That is why reshape cannot swap W's "
+                   "channel axes in conv2d's backward (explain('conv2d') shows the trap).")
+    _run_backward(y, g, [xt])
+    _backward_section(e, [("x.grad", xt, dx)])
+    return e
+
+
+@_entry("reshape", "y = x.reshape(shape); dx = g.reshape(x.shape)", input=(2, 3, 2, 2), shape=(2, 12))
+def _explain_reshape(rng, numbers, *, input, shape=None):
+    if shape is None:
+        raise TypeError("explain('reshape', ...) needs shape= (the new shape, e.g. (10, 96))")
+    x_shape = _shape(input, "input")
+    new_shape = tuple(int(n) for n in (shape.replace("x", ",").split(",") if isinstance(shape, str) else shape))
+    return _explain_reshape_like(rng, numbers, x_shape, new_shape, "reshape", f"x.reshape{_fmt(new_shape)}")
+
+
+@_entry("flatten", "y = x.reshape(N, -1) (flatten from axis 1); dx = g.reshape(x.shape)", input=(2, 3, 2, 2))
+def _explain_flatten(rng, numbers, *, input, start_dim=1):
+    x_shape = _shape(input, "input")
+    if not 0 <= start_dim < len(x_shape):
+        raise ValueError(f"explain('flatten', ...): start_dim must be in [0, {len(x_shape)}), got {start_dim}")
+    new_shape = x_shape[:start_dim] + (-1,)
+    text = f"x.reshape{_fmt(x_shape[:start_dim] + (-1,))}" if start_dim else "x.reshape(-1)"
+    return _explain_reshape_like(rng, numbers, x_shape, new_shape, "flatten", text)
+
+
+# --------------------------------------------------------------------------------------------
+# softmax, log_softmax, cross_entropy
+# --------------------------------------------------------------------------------------------
+def _softmax_np(x, axis):
+    z = np.exp(x - x.max(axis=axis, keepdims=True))
+    return z / z.sum(axis=axis, keepdims=True)
+
+
+@_entry("softmax", "p = exp(x) / sum(exp(x)); dx = p * (g - sum(g * p))", input=(2, 4))
+def _explain_softmax(rng, numbers, *, input, axis=-1):
+    x_shape = _shape(input, "input")
+    x = _data(rng, x_shape, numbers)
+    xt = Tensor(x, requires_grad=True)
+    y = F.softmax(xt, axis=axis)
+    e = Explanation([f"softmax: x {_fmt(x_shape)}, axis {axis}", _header(numbers, "softmax")], numbers)
+    e.section(f"Forward: p = exp(x) / sum(exp(x)) along axis {axis} (x - max(x) first, so exp cannot overflow)")
+    e.step("x", "input x", "(x's shape)", x, name="input")
+    p = e.step("p", "exp(x - max) / its sum", "(x's shape)", _softmax_np(x, axis), name="output")
+    _check(e, "p", p, y.data, "F.softmax")
+    g = _data(rng, y.shape, numbers)
+    (dx_true,) = (t.data for t in grad(y, [xt], grad_outputs=Tensor(g)))
+    e.section("Backward: dp_i/dx_j = p_i ([i = j] - p_j), so dx = p * (g - sum(g * p))  (no Jacobian is built)")
+    e.step("g", "delta g = dL/dp", "(x's shape)", g, name="delta")
+    gp = e.step("g_dot_p", f"sum(g * p) along axis {axis}: g averaged with weights p", "(keepdims)",
+                (g * p).sum(axis=axis, keepdims=True))
+    dx = e.step("dx", "p * (g - that)", "(x's shape)", p * (g - gp), name="input_grad")
+    _check(e, "dx", dx, dx_true, "tinygrad_edu.grad")
+    e.notes.append("Each row of dx sums to 0: adding a constant to a row of x leaves p unchanged.")
+    _run_backward(y, g, [xt])
+    _backward_section(e, [("x.grad", xt, dx)])
+    return e
+
+
+@_entry("log_softmax", "y = x - logsumexp(x); dx = g - softmax(x) * sum(g)", input=(2, 4))
+def _explain_log_softmax(rng, numbers, *, input, axis=-1):
+    x_shape = _shape(input, "input")
+    x = _data(rng, x_shape, numbers)
+    xt = Tensor(x, requires_grad=True)
+    y = F.log_softmax(xt, axis=axis)
+    e = Explanation([f"log_softmax: x {_fmt(x_shape)}, axis {axis}", _header(numbers, "log_softmax")], numbers)
+    e.section(f"Forward: y = x - max - log(sum(exp(x - max))) along axis {axis}")
+    e.step("x", "input x", "(x's shape)", x, name="input")
+    m = x.max(axis=axis, keepdims=True)
+    y_recipe = e.step("y", "x - max - log(sum(exp(x - max)))", "(x's shape)",
+                      x - m - np.log(np.exp(x - m).sum(axis=axis, keepdims=True)), name="output")
+    _check(e, "y", y_recipe, y.data, "F.log_softmax")
+    g = _data(rng, y.shape, numbers)
+    (dx_true,) = (t.data for t in grad(y, [xt], grad_outputs=Tensor(g)))
+    e.section("Backward: dy_i/dx_j = [i = j] - p_j, so dx = g - p * sum(g)")
+    e.step("g", "delta g = dL/dy", "(x's shape)", g, name="delta")
+    p = e.step("p", "p = softmax(x) = exp(y)", "(x's shape)", np.exp(y_recipe), name="softmax")
+    dx = e.step("dx", f"g - p * sum(g) along axis {axis}", "(x's shape)", g - p * g.sum(axis=axis, keepdims=True),
+                name="input_grad")
+    _check(e, "dx", dx, dx_true, "tinygrad_edu.grad")
+    _run_backward(y, g, [xt])
+    _backward_section(e, [("x.grad", xt, dx)])
+    return e
+
+
+@_entry("cross_entropy", "L = mean(-log softmax(z)[target]); dz = (softmax(z) - onehot) / N",
+        input=(3, 4))
+def _explain_cross_entropy(rng, numbers, *, input, target=None, reduction="mean"):
+    z_shape = _matrix(input, "input", "cross_entropy")
+    N, C = z_shape
+    z = _data(rng, z_shape, numbers)
+    t = rng.integers(0, C, size=N) if target is None else np.asarray(target)
+    zt = Tensor(z, requires_grad=True)
+    loss = F.cross_entropy(zt, t, reduction=reduction)
+    if reduction == "none":
+        raise ValueError("explain('cross_entropy', ...) shows reduction 'mean' or 'sum'")
+    scale = N if reduction == "mean" else 1
+    e = Explanation([f"cross_entropy: logits z {_fmt(z_shape)}, target {_fmt(t.shape)}, reduction {reduction}",
+                     _header(numbers, "cross_entropy")], numbers)
+    e.section("Forward: L = " + ("mean" if reduction == "mean" else "sum") + " over rows of -log p[n, t_n], p = softmax(z)")
+    e.step("z", "logits z", "(N, C)", z, name="input")
+    e.step("t", "target t: one class index per row", "(N,)", t, name="target")
+    p = e.step("p", "p = softmax(z) along the classes", "(N, C)", _softmax_np(z, 1), name="softmax")
+    per_row = e.step("L_rows", "-log p[n, t_n] for each row", "(N,)", -np.log(p[np.arange(N), t]))
+    _check(e, "L", np.asarray(per_row.sum() / scale), loss.data, "F.cross_entropy")
+    e.section(f"Backward: dL/dz[n, j] = (p[n, j] - [j = t_n]){' / N' if scale > 1 else ''}  (the delta is dL/dL = 1)")
+    e.step("g", "delta dL/dL", "()", np.array(1.0), name="delta")
+    onehot = e.step("onehot", "onehot[n, j] = 1 where j = t_n", "(N, C)", np.eye(C)[t], name="onehot")
+    diff = e.step("p_minus_onehot", "p - onehot", "(N, C)", p - onehot)
+    (dz_true,) = (t_.data for t_ in grad(loss, [zt]))
+    dz = e.step("dz", f"(p - onehot) / {scale}" if scale > 1 else "p - onehot", "(N, C)", diff / scale,
+                name="input_grad")
+    _check(e, "dz", dz, dz_true, "tinygrad_edu.grad")
+    e.notes += [
+        "Why: -log p[t] = -z[t] + log(sum_k exp z[k]). Its derivative in z[j] is -[j = t] + exp(z[j]) / sum_k exp z[k]",
+        "= p[j] - onehot[j]; the mean over N rows divides each row's gradient by N. The softmax's C x C Jacobian",
+        "collapses into this one subtraction, which is why libraries fuse softmax with the loss."]
+    _run_backward(loss, np.array(1.0), [zt])
+    _backward_section(e, [("z.grad", zt, dz)], call="loss.backward()")
     return e
 
 
 # --------------------------------------------------------------------------------------------
 # The public function
 # --------------------------------------------------------------------------------------------
-def explain(op, *, input, weight=None, stride=None, padding=0, dilation=1, groups=1, bias=True,
-            kernel_size=None, seed=0, print_text=True):
-    """Print the forward and backward (VJP) recipes of `op` for these shapes, step by step, with
-    the shape after every step, and check the results against tinygrad_edu's own gradients.
+def explain(op, *, numbers=False, rng=None, seed=0, print_text=True, **options):
+    """Print the forward and backward (VJP) recipes of `op`, step by step, with the shape after
+    every step, and check the results against tinygrad_edu's own gradients.
 
-    op: "conv2d" or "max_pool2d" (or F.conv2d / F.max_pool2d).
-    conv2d: input (N, C_in, H, W) and weight (C_out, C_in/groups, kH, kW) as shapes (tuples, or
-    "10,3,12,12" strings, or Tensors), stride/dilation an int or a pair (stride defaults to 1),
-    padding an int, a pair, "valid" or "same", groups, bias (include the bias gradient).
-    max_pool2d: input and kernel_size (stride defaults to kernel_size), padding.
+    op: a name from explain.entries ("conv2d", "conv_transpose2d", "max_pool2d", "avg_pool2d",
+    "linear", "matmul", "relu", "reshape", "flatten", "softmax", "log_softmax", "cross_entropy") or
+    the function itself (F.conv2d, ...). Options, as the op takes them:
+    conv2d / conv_transpose2d: input (N, C_in, H, W) and weight (conv2d: (C_out, C_in/groups, kH, kW);
+    conv_transpose2d: (C_in, C_out/groups, kH, kW)) as shapes (tuples, "10,3,12,12" strings, or
+    Tensors), stride/dilation an int or a pair (default 1), padding an int, a pair (conv2d also
+    "valid" or "same"), groups, bias (include the bias gradient); conv_transpose2d output_padding.
+    max_pool2d / avg_pool2d: input, kernel_size (stride defaults to kernel_size), padding.
+    linear: input (N, in), weight (out, in), bias. matmul: input (n, m), other (m, p).
+    relu, flatten (start_dim=1), softmax / log_softmax (axis=-1): input. reshape: input, shape.
+    cross_entropy: input (the logits (N, C)), target (default: random classes), reduction.
+    Without input, each op uses a small example (e.g. conv2d: x (1, 2, 4, 4), W (3, 2, 3, 3)).
 
-    Returns an Explanation: `.shapes` maps each step's key ("g_padded", "W_flipped", "dx", ...)
-    to the shape it produced; `str()` is the printed text.
+    numbers=True prints every array, not only its shape: small integers you can check by hand,
+    made by np.random.default_rng(rng) (rng an int seed or a Generator; default `seed`).
+
+    Returns an Explanation: `.shapes` maps each step's key ("g_padded", "W_flipped", "dx", ...) to
+    its shape, `.arrays` maps names to the arrays themselves ("input", "weight", "delta",
+    "input_grad", "weight_grad", the intermediate steps, and "x.grad", "W.grad", ...: what
+    .backward() gave for the same tensors); `str()` is the printed text.
     """
     name = getattr(op, "__name__", op)
-    rng = np.random.default_rng(seed)
-    if name == "conv2d":
-        if weight is None:
-            raise TypeError("explain('conv2d', ...) needs weight= (its shape, e.g. (6, 3, 5, 5))")
-        result = _explain_conv2d(input, weight, 1 if stride is None else stride, padding, dilation, groups,
-                                 bias, rng)
-    elif name == "max_pool2d":
-        result = _explain_max_pool2d(input, kernel_size, stride, padding, rng)
-    else:
-        raise ValueError(f"explain: op must be 'conv2d' or 'max_pool2d', got {name!r}")
+    if name not in ENTRIES:
+        raise ValueError(f"explain: op must be one of {', '.join(sorted(ENTRIES))}; got {name!r}")
+    entry = ENTRIES[name]
+    options = {key: value for key, value in options.items() if value is not None}
+    accepted = [p for p in inspect.signature(entry.function).parameters if p not in ("rng", "numbers")]
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise TypeError(f"explain('{name}', ...) takes {', '.join(a + '=' for a in accepted)}; "
+                        f"not {', '.join(u + '=' for u in unknown)}")
+    if "input" not in options:
+        options = {**entry.defaults, **options}
+    generator = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(seed if rng is None else rng)
+    result = entry.function(generator, numbers, **options)
     if print_text:
         print(result)
     return result
+
+
+explain.entries = ENTRIES       # tg.explain.entries: the ops explain knows, name -> Entry
