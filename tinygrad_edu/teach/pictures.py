@@ -973,3 +973,408 @@ def animate(op, *, input, weight=None, stride=None, padding=0, dilation=1, group
     c = _Conv(input, weight, stride, padding, dilation, groups, delta, rng)
     return {"forward": _forward, "input-grad": _input_grad, "weight-grad": _weight_grad,
             "modes": _modes}[view](c)
+
+
+# ================================================================================================
+# The tutorial's pictures (docs/conv-backprop.md): python -m tinygrad_edu.teach.pictures --docs docs/img
+# Each builder returns an Animation whose .arrays are the numbers it shows (computed before any
+# drawing, so docs_numbers() checks the docs without drawing a pixel).
+# ================================================================================================
+def _row(cv, x, y, values, cell, **kw):
+    return _grid(cv, x, y, np.asarray(values, float).reshape(1, -1), cell, **kw)
+
+
+def _conv1d(x, w, g, stride=1, padding=0):
+    """A 1-D convolution as F.conv2d on (1, 1, 1, n): forward, backward, stamps and gather."""
+    as4 = lambda a: np.asarray(a, float).reshape(1, 1, 1, -1)
+    return _Conv(as4(x), as4(w), stride=(1, stride), padding=(0, padding), delta=as4(g))
+
+
+def _p1_stamps():
+    """P1: each delta entry stamps g[i]*w onto x[i..i+2]; the stamps span 5 + 3 - 1 = 7 cells."""
+    c = _conv1d(np.arange(1, 8), [1, 2, 3], [1, 10, 100, 1000, 10000])
+    stamps = c.stamps()[:, 0, 0]
+    arrays = {"w": c.w.ravel(), "g": c.delta.ravel(), "stamps": stamps, "dx": c.dx.ravel()}
+    g, dx = arrays["g"], arrays["dx"]
+
+    def draw():
+        cell = _cell_size(stamps, dx)
+        frames = []
+        for t in range(len(g) + 1):
+            cv = _Canvas(max(60 + 8 * cell + 150, 640), 130 + 7 * (cell + 6) + 120)
+            cv.text((14, 10), "Stamps: each g[i] adds g[i]\u00b7w under x[i..i+2]", 15, bold=True)
+            cv.text((14, 32), "w = [1, 2, 3], g = [1, 10, 100, 1000, 10000], x has 7 cells", 13)
+            x0 = 60
+            gg = _row(cv, x0, 80, g, cell, title="g (the delta)")
+            _row(cv, x0 + 5 * cell + 30, 80, [1, 2, 3], cell, title="w")
+            top = 80 + cell + 40
+            _row(cv, x0, top, np.full(7, np.nan), cell, labels=[[f"x{i}" for i in range(7)]], title="under x:")
+            for i in range(min(t + 1, len(g))):
+                y = top + (i + 1) * (cell + 6)
+                cv.text((x0 - 8, y + cell / 2), f"g{i}\u00b7w", 12, anchor="rm")
+                sg = _row(cv, x0 + i * cell, y, stamps[i, i:i + 3], cell)
+                if i == t:
+                    sg.outline(cv, 0, 0, 1, 3, colour=BLUE)
+                    gg.outline(cv, 0, i, colour=BLUE)
+            ysum = top + 6 * (cell + 6) + 10
+            if t == len(g):
+                cv.d.line((x0, ysum - 6, x0 + 7 * cell, ysum - 6), fill=INK, width=2)
+                _row(cv, x0, ysum, dx, cell, bold=np.ones((1, 7), bool))
+                cv.text((x0 - 8, ysum + cell / 2), "dx", 13, anchor="rm", bold=True)
+                counts = [int(n) for n in (stamps != 0).sum(0)]
+                cv.text((x0 + 7 * cell + 10, ysum + cell / 2), "column sums", 12, anchor="lm")
+                cv.lines(14, ysum + cell + 16,
+                         [f"stamps per cell: {counts}: the edge cells get one, the middle cells three",
+                          "the stamps span 5 + 3 \u2212 1 = 7 cells: that span is what 'full' means"], 13)
+            frames.append(cv.im)
+        return frames
+
+    return Animation("P1: stamps", arrays, draw, duration=1000, last_duration=4000)
+
+
+def _p2_gather():
+    """P2: the flipped kernel [3, 2, 1] sliding over g in valid, same and full mode."""
+    g, k = np.array([1.0, 10, 100, 1000, 10000]), np.array([3.0, 2, 1])
+    arrays = {"g": g, "kernel_flipped": k}
+    for mode, p in (("valid", 0), ("same", 1), ("full", 2)):
+        arrays[mode] = F.conv2d(Tensor(g.reshape(1, 1, 1, -1)), Tensor(k.reshape(1, 1, 1, -1)),
+                                padding=(0, p)).numpy().ravel()
+
+    def draw():
+        cell = _cell_size(arrays["full"])
+        rows = 3 + 5 + 7 + 3 * 4
+        cv = _Canvas(60 + 9 * cell + 260, 70 + rows * (cell + 4) + 40)
+        cv.text((14, 10), "Gather: the flipped kernel [3, 2, 1] slides over g; each position gives one sum", 15,
+                bold=True)
+        y = 50
+        for mode, p in (("valid", 0), ("same", 1), ("full", 2)):
+            out = arrays[mode]
+            x0 = 60 + (2 - p) * cell
+            cv.text((14, y + 4), f"{mode}: g padded by {p} \u2192 {len(out)} positions", 14,
+                    {"valid": BLUE, "same": ORANGE, "full": GREEN}[mode], bold=True)
+            y += 26
+            padded = np.pad(g, p)
+            _row(cv, x0, y, padded, cell, grey=np.pad(np.zeros(5, bool), p, constant_values=True)[None])
+            y += cell + 4
+            for j, s in enumerate(out):
+                _row(cv, x0 + j * cell, y, k, cell, vmax=3)
+                cv.text((60 + 9 * cell + 10, y + cell / 2), f"= {_num(s)}", 13, anchor="lm")
+                y += cell + 4
+            y += 12
+        cv.text((14, y), "full is valid's sliding started earlier and stopped later; its 7 sums are x's 7 cells "
+                         "(P1's dx)", 13)
+        return [cv.im]
+
+    return Animation("P2: valid, same, full in 1-D", arrays, draw)
+
+
+def _digits_conv():
+    return _Conv(np.arange(16.0).reshape(1, 1, 4, 4), np.arange(1.0, 10).reshape(1, 1, 3, 3),
+                 delta=np.array([[[[1.0, 10], [100, 1000]]]]))
+
+
+def _p3_taps():
+    """P3: delta [[1,10],[100,1000]] and kernel 1..9: the digits of dx name the kernel taps."""
+    c = _digits_conv()
+    dil, full, padded, flipped, gathered = c.gather_parts()
+    arrays = {"delta": c.delta[0, 0], "weight": c.w[0, 0], "delta_padded": padded[0],
+              "weight_flipped": flipped[0, 0], "input_grad": c.dx[0, 0], "gather": gathered[0]}
+
+    def draw():
+        cell = _cell_size(c.dx)
+        cv = _Canvas(20 + 15 * cell + 200, 110 + 6 * cell + 120)
+        cv.text((14, 10), "The digits name the taps: \u03b4 = [[1, 10], [100, 1000]], W = 1..9", 15, bold=True)
+        cv.text((14, 32), "\u03b4 padded with k \u2212 1 = 2 zeros on each side, correlated with W flipped = "
+                          "the full result", 13)
+        x = 20
+        _grid(cv, x, 90, arrays["delta"], cell, title="\u03b4 (2x2)")
+        x += 2 * cell + 30
+        _grid(cv, x, 90, arrays["weight"], cell, title="W (3x3)")
+        x += 3 * cell + 40
+        pg = _grid(cv, x, 90, arrays["delta_padded"], cell, grey=_pad_mask((6, 6), ((2, 2), (2, 2))),
+                   title="\u03b4 padded (6x6)")
+        pg.outline(cv, 1, 1, 3, 3, colour=RED)
+        x += 6 * cell + 30
+        _grid(cv, x, 90, arrays["weight_flipped"], cell, title="W flipped")
+        x += 3 * cell + 40
+        og = _grid(cv, x, 90, arrays["input_grad"], cell, title="dx (4x4)")
+        og.outline(cv, 1, 1, colour=RED)
+        win = padded[0, 1:4, 1:4]
+        terms = sorted(((win[a, b], 2 - a, 2 - b) for a in range(3) for b in range(3) if win[a, b]), reverse=True)
+        text = " + ".join(f"{_num(v)}\u00b7W{i}{j}" for v, i, j in terms)
+        taps = [int(c.w[0, 0, 1 - i, 1 - j]) for i in range(2) for j in range(2)]
+        cv.lines(14, 110 + 6 * cell, [f"dx[1,1] = {_num(c.dx[0, 0, 1, 1])} = {text}",
+                                      f"g read in order 1, 10, 100, 1000 meets taps {', '.join(map(str, taps))}: "
+                                      "the flip", "2x2 \u2192 4x4 undoes 4x4 \u2192 2x2 (a 3x3 kernel)"], 14)
+        return [cv.im]
+
+    return Animation("P3: digits that name the taps", arrays, draw)
+
+
+def _p5_rot180():
+    """P5: flip axes 2 and 3 (each tile rotated) versus np.rot90(W, 2) (tiles reordered, unrotated)."""
+    tap = np.arange(1.0, 10).reshape(3, 3)
+    W = 100 * np.arange(2.0)[:, None, None, None] + 10 * np.arange(3.0)[None, :, None, None] + tap
+    flipped = W[:, :, ::-1, ::-1]
+    rot = np.rot90(W, 2)
+    arrays = {"W": W, "flipped": flipped.copy(), "rot90": rot.copy()}
+
+    def draw():
+        cell = _cell_size(W)
+        tile = 3 * cell + 14
+        cv = _Canvas(3 * (3 * tile + 40) + 40, 120 + 2 * (3 * cell + 30) + 110)
+        cv.text((14, 10), "What 'rotate 180 degrees' must touch: axes 2 and 3 only", 15, bold=True)
+        cv.text((14, 32), "W (2, 3, 3, 3): tile (o, c) holds 100\u00b7o + 10\u00b7c + tap", 13)
+        panels = [(W, "W", INK), (flipped, "W[:, :, ::-1, ::-1]  \u2713 tiles rotated", GREEN),
+                  (rot, "np.rot90(W, 2)  \u2717 tiles reordered", RED)]
+        for k, (arr, name, col) in enumerate(panels):
+            x0 = 20 + k * (3 * tile + 40)
+            cv.text((x0, 70), name, 13, col, bold=True)
+            for o in range(2):
+                for ch in range(3):
+                    _grid(cv, x0 + ch * tile, 100 + o * (3 * cell + 30), arr[o, ch], cell, size=11)
+        cv.lines(14, 120 + 2 * (3 * cell + 30), [
+            "np.rot90(W, 2) turns axes 0 and 1, the channels: the shape stays (2, 3, 3, 3), the tiles swap places, "
+            "none is rotated", "np.rot90(W, 2, axes=(2, 3)) = W[:, :, ::-1, ::-1]; np.flip(W) (no axis) flips all "
+                               "four axes; W.T is (3, 3, 3, 2)"], 13)
+        return [cv.im]
+
+    return Animation("P5: rot180", arrays, draw)
+
+
+def _p6_stride():
+    """P6: stride 2 by hand: windows, stamps, the dilated delta, the remainder; then 2-D."""
+    c5 = _conv1d([1, 2, 3, 4, 5], [1, 2, 3], [10, 100], stride=2)
+    c6 = _conv1d([1, 2, 3, 4, 5, 6], [1, 2, 3], [10, 100], stride=2)
+    c2 = _Conv(np.arange(25.0).reshape(1, 1, 5, 5), np.arange(1.0, 10).reshape(1, 1, 3, 3), stride=2,
+               delta=np.array([[[[1.0, 10], [100, 1000]]]]))
+    s5, s6 = c5.stamps()[:, 0, 0], c6.stamps()[:, 0, 0]
+    _, _, pad5, _, gat5 = c5.gather_parts()
+    dil2, _, pad2, flip2, gat2 = c2.gather_parts()
+    arrays = {"x5": c5.x.ravel(), "y5": c5.y.ravel(), "g": c5.delta.ravel(), "stamps5": s5, "dx5": c5.dx.ravel(),
+              "delta_padded5": pad5.ravel(), "gather5": gat5.ravel(), "stamps6": s6, "dx6": c6.dx.ravel(),
+              "delta2d": c2.delta[0, 0], "dilated2d": dil2[0], "padded2d": pad2[0], "dx2d": c2.dx[0, 0],
+              "gather2d": gat2[0]}
+
+    def frame(kind, t):
+        cell = 44
+        cv = _Canvas(760, 420)
+        cv.text((14, 10), "Stride 2 by hand: x of 5 cells, w = [1, 2, 3], g = [10, 100]", 15, bold=True)
+        x0 = 90
+        if kind == "fwd":
+            cv.text((14, 34), "forward: the windows start at 0 and 2", 13)
+            g = _row(cv, x0, 80, arrays["x5"], cell, title="x")
+            g.outline(cv, 0, 2 * t, 1, 3)
+            _row(cv, x0, 160, [arrays["y5"][0], arrays["y5"][1] if t else np.nan], cell, title="y").outline(cv, 0, t)
+        elif kind == "stamp":
+            cv.text((14, 34), "backward, scatter: each g[i] stamps g[i]\u00b7w back onto its window", 13)
+            _row(cv, x0, 80, arrays["g"], cell, title="g").outline(cv, 0, t, colour=BLUE)
+            for i in range(t + 1):
+                _row(cv, x0 + 2 * i * cell, 150 + i * (cell + 6), s5[i, 2 * i:2 * i + 3], cell)
+            if t == 1:
+                _row(cv, x0, 150 + 2 * (cell + 6) + 10, arrays["dx5"], cell, title="dx (column sums)")
+        elif kind == "gather":
+            cv.text((14, 34), "backward, gather: [g0, 0, g1] (the stride's zeros), padded by 2, \u00d7 [3, 2, 1]",
+                    13)
+            pg = _row(cv, x0, 80, arrays["delta_padded5"], cell, grey=(arrays["delta_padded5"] == 0)[None],
+                      title="g dilated and padded")
+            pg.outline(cv, 0, t, 1, 3, colour=GREEN)
+            _row(cv, x0 + t * cell, 80 + cell + 6, [3, 2, 1], cell, vmax=3)
+            shown = np.full(5, np.nan)
+            shown[:t + 1] = arrays["gather5"][:t + 1]
+            _row(cv, x0 + 2 * cell, 200, shown, cell, title="dx").outline(cv, 0, t, colour=GREEN)
+        elif kind == "six":
+            cv.text((14, 34), "x of 6 cells: no window starts at 4, so the last cell gets no stamp", 13)
+            for i in range(2):
+                _row(cv, x0 + 2 * i * cell, 80 + i * (cell + 6), s6[i, 2 * i:2 * i + 3], cell)
+            grey = np.zeros((1, 6), bool)
+            grey[0, 5] = True
+            _row(cv, x0, 80 + 2 * (cell + 6) + 10, arrays["dx6"], cell, grey=grey, title="dx")
+            cv.lines(14, 260, ["the remainder: the last cell is read by no window, its gradient is 0 (grey)",
+                               "gather: pad 2 at the start and 2 + 1 at the end; that 1 is output_padding"], 13)
+        else:
+            cell = 34
+            cv.text((14, 34), "2-D: 5x5 input, 3x3 kernel 1..9, stride 2 \u2192 2x2 \u03b4 \u2192 dilated 3x3 "
+                              "\u2192 padded 7x7 \u2192 dx 5x5", 13)
+            x = 20
+            for arr, name in ((arrays["delta2d"], "\u03b4"), (arrays["dilated2d"], "dilated"),
+                              (arrays["padded2d"], "padded")):
+                _grid(cv, x, 90, arr, cell, size=11, title=name)
+                x += arr.shape[1] * cell + 20
+            cv2 = _Canvas(x + 5 * 40 + 30, 90 + 7 * cell + 40)
+            cv2.im.paste(cv.im.crop((0, 0, min(cv.im.width, cv2.im.width), cv2.im.height)), (0, 0))
+            _grid(cv2, x + 10, 90, arrays["dx2d"], 40, size=11, title="dx = full \u00d7 flipped W")
+            return cv2.im
+        return cv.im
+
+    def draw():
+        return ([frame("fwd", t) for t in range(2)] + [frame("stamp", t) for t in range(2)]
+                + [frame("gather", t) for t in range(5)] + [frame("six", 0), frame("2d", 0)])
+
+    return Animation("P6: stride", arrays, draw, duration=1300, last_duration=5000)
+
+
+def _p7_padding():
+    """P7: padding 1 by hand: stamps fill 6 cells, the 2 padding cells are cut off; = pad g by k-1-p."""
+    c = _conv1d([1, 2, 3, 4], [1, 2, 3], [1, 10, 100, 1000], padding=1)
+    stamps = c.stamps()[:, 0, 0]
+    _, _, padded, _, gathered = c.gather_parts()
+    arrays = {"g": c.delta.ravel(), "stamps": stamps, "full": stamps.sum(0), "dx": c.dx.ravel(),
+              "delta_padded": padded.ravel(), "gather": gathered.ravel()}
+
+    def draw():
+        cell = _cell_size(stamps)
+        cv = _Canvas(760, 120 + 12 * (cell + 6) + 80)
+        cv.text((14, 10), "Padding 1 by hand: x of 4 cells padded to 6, w = [1, 2, 3], g = [1, 10, 100, 1000]", 15,
+                bold=True)
+        x0 = 100
+        grey = np.zeros((1, 6), bool)
+        grey[0, [0, 5]] = True
+        cv.text((14, 50), "scatter: the stamps fill the 6 padded cells", 13, BLUE, bold=True)
+        y = 76
+        for i in range(4):
+            _row(cv, x0 + i * cell, y, stamps[i, i:i + 3], cell)
+            y += cell + 6
+        _row(cv, x0, y + 4, arrays["full"], cell, grey=grey, title="")
+        cv.text((x0 - 8, y + 4 + cell / 2), "full", 13, anchor="rm")
+        cv.text((x0 + 6 * cell + 12, y + 4 + cell / 2), "\u2192 cut the grey padding cells off:", 13, anchor="lm")
+        _row(cv, x0 + 6 * cell + 250, y + 4, arrays["dx"], cell, bold=np.ones((1, 4), bool))
+        y += cell + 40
+        cv.text((14, y), "gather: pad g by k \u2212 1 \u2212 p = 1, slide [3, 2, 1]: the same 4 numbers", 13, GREEN,
+                bold=True)
+        y += 26
+        _row(cv, x0, y, arrays["delta_padded"], cell, grey=grey)
+        y += cell + 6
+        for j in range(4):
+            _row(cv, x0 + j * cell, y, [3, 2, 1], cell, vmax=3)
+            cv.text((x0 + 6 * cell + 12, y + cell / 2), f"= {_num(arrays['gather'][j])}", 13, anchor="lm")
+            y += cell + 4
+        cv.text((14, y + 10), "forward 'same' (4 in, 4 out) gives backward 'same'", 13)
+        return [cv.im]
+
+    return Animation("P7: padding", arrays, draw)
+
+
+def _p8_matrix():
+    """P8: conv as a matrix A (y = A x): dx = A^T g; A^T's rows read the kernel backwards."""
+    # A column by column: F.conv2d of unit inputs; A^T: F.conv_transpose2d of unit deltas
+    w1 = np.array([1.0, 2, 3])
+    X = np.eye(4).reshape(4, 1, 1, 4)
+    A1 = F.conv2d(Tensor(X), Tensor(w1.reshape(1, 1, 1, 3))).numpy().reshape(4, 2).T
+    At1 = F.conv_transpose2d(Tensor(np.eye(2).reshape(2, 1, 1, 2)), Tensor(w1.reshape(1, 1, 1, 3))).numpy().reshape(2, 4).T
+    w2 = np.arange(1.0, 10).reshape(1, 1, 3, 3)
+    A2 = F.conv2d(Tensor(np.eye(16).reshape(16, 1, 4, 4)), Tensor(w2)).numpy().reshape(16, 4).T
+    At2 = F.conv_transpose2d(Tensor(np.eye(4).reshape(4, 1, 2, 2)), Tensor(w2)).numpy().reshape(4, 16).T
+    arrays = {"A1": A1, "At1": At1, "A2": A2, "At2": At2}
+
+    def draw():
+        cell = 34
+        cv = _Canvas(900, 520 + 16 * 22)
+        cv.text((14, 10), "The matrix: y = A x, dx = A\u1d40 g  (why 'transposed', why 'full')", 15, bold=True)
+        lab = lambda M: [[f"w{int(v) - 1}" if v else "0" for v in row] for row in M]
+        cv.text((20, 60), "1-D, n = 4, k = 3: A (2x4)", 13, bold=True)
+        _grid(cv, 20, 90, A1, cell, labels=lab(A1), vmax=3)
+        cv.text((260, 60), "A\u1d40 (4x2): dx = A\u1d40 g", 13, bold=True)
+        gA = _grid(cv, 260, 90, At1, cell, labels=lab(At1), vmax=3)
+        gA.outline(cv, 0, 0, 1, 2, colour=ORANGE)
+        gA.outline(cv, 3, 0, 1, 2, colour=ORANGE)
+        cv.lines(360, 90, ["rows [w0, 0], [w1, w0], [w2, w1], [0, w2]:",
+                           "every row reads the kernel backwards (the flip)",
+                           "the edge rows (orange) see one tap: the edges of full mode"], 13)
+        y = 250
+        cv.text((20, y), "2-D: 4x4 input, 3x3 kernel 1..9: A (4x16), each row one window; "
+                         "A\u1d40 (16x4), row p = dx[p] from the 4 \u03b4 entries", 13, bold=True)
+        _grid(cv, 20, y + 30, A2, 22, size=10, vmax=9)
+        _grid(cv, 420, y + 30, At2, 22, size=10, vmax=9)
+        cv.lines(540, y + 30, ["A\u1d40 row 0 (dx[0,0]): only tap 1", "row 5 (dx[1,1]): taps 5, 4, 2, 1",
+                               "row 15 (dx[3,3]): only tap 9", "", "the numbers are tap numbers of W = 1..9:",
+                               "computed by F.conv2d of unit images (A)", "and F.conv_transpose2d of unit deltas (A\u1d40)"],
+                 13)
+        return [cv.im]
+
+    return Animation("P8: the matrix", arrays, draw)
+
+
+_MAXPOOL_X = np.array([[1.0, 5, 2, 0, 3], [4, 2, 5, 1, 0], [0, 3, 1, 6, 2], [2, 6, 0, 2, 1], [1, 0, 4, 3, 5]])
+
+
+def _docs_builders():
+    digits = _digits_conv()
+    return {
+        "stamps-1d.gif": _p1_stamps,
+        "gather-1d.png": _p2_gather,
+        "taps-digits.png": _p3_taps,
+        "channels.png": lambda: _last_only(animate("conv2d", view="channels", input=(1, 3, 12, 12),
+                                                   weight=(6, 3, 5, 5))),
+        "rot180.png": _p5_rot180,
+        "stride-1d.gif": _p6_stride,
+        "padding-1d.png": _p7_padding,
+        "matrix.png": _p8_matrix,
+        "modes.png": _modes_still,
+        "conv2d-forward.gif": lambda: animate("conv2d", view="forward", input=(1, 1, 5, 5), weight=(1, 1, 3, 3),
+                                              padding=1),
+        "input-grad.gif": lambda: animate("conv2d", view="input-grad", input=digits.x, weight=digits.w,
+                                          delta=digits.delta),
+        "weight-grad.gif": lambda: animate("conv2d", view="weight-grad", input=(1, 1, 5, 5), weight=(1, 1, 3, 3)),
+        "max-pool.gif": lambda: animate("max_pool2d", input=_MAXPOOL_X[None, None], kernel_size=3, stride=2,
+                                        delta=np.array([[[[1.0, 2], [3, 4]]]])),
+    }
+
+
+def _last_only(anim):
+    draw = anim._draw
+    anim._draw = lambda: draw()[-1:]
+    return anim
+
+
+def _modes_still():
+    rng = np.random.default_rng(0)
+    nums = _modes_numbers(rng.choice([-2.0, -1, 0, 1, 2, 3], (8, 8)), rng.choice([-1.0, 0, 1, 2], (5, 5)))
+    specs = []
+    for mode, p in (("valid", 0), ("same", 2), ("full", 4)):
+        n = nums[mode].shape[0]
+        specs += [(mode, p, r, c) for r, c in ((0, 0), (0, n - 1), (n - 1, 0), (n - 1, n - 1))]
+    return Animation("valid, same, full", dict(nums), lambda: [_modes_frame(
+        nums, specs, "scipy's modes on an 8x8 image and a 5x5 kernel: the kernel at the four corner outputs")])
+
+
+def docs_numbers():
+    """{picture file name: {array name: nested lists}}: every number the docs' pictures show."""
+    return {name: {k: np.asarray(v, float).tolist() for k, v in build().arrays.items()}
+            for name, build in _docs_builders().items()}
+
+
+def write_docs_pictures(outdir, only=None, log=print):
+    """Draw every picture of docs/conv-backprop.md into `outdir`, and numbers.json beside them."""
+    import time
+
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    numbers = {}
+    for name, build in _docs_builders().items():
+        if only and name not in only:
+            continue
+        start = time.perf_counter()
+        anim = build()
+        numbers[name] = {k: np.asarray(v, float).tolist() for k, v in anim.arrays.items()}
+        anim.save(outdir / name)
+        log(f"{outdir / name}: {len(anim.frames)} frame(s), {(outdir / name).stat().st_size // 1024} KB, "
+            f"{time.perf_counter() - start:.2f} s")
+    if not only:
+        (outdir / "numbers.json").write_text(json.dumps(numbers, sort_keys=True) + "\n")
+    return numbers
+
+
+def main(argv=None):
+    import sys
+
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 2 or argv[0] != "--docs":
+        print("usage: python -m tinygrad_edu.teach.pictures --docs DIR", file=sys.stderr)
+        return 2
+    write_docs_pictures(argv[1])
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
