@@ -64,6 +64,8 @@ class Animation:
     def frames(self):
         if self._frames is None:
             frames = list(self._draw())
+            if len(frames) == 1:
+                frames = [_trim(frames[0])]
             if len(frames) > 1:   # a frame counter: also keeps Pillow from merging equal frames
                 for i, im in enumerate(frames):
                     _Canvas.on(im).text((im.width - 6, im.height - 4), f"{i + 1}/{len(frames)}", 11,
@@ -129,6 +131,15 @@ class Animation:
 
     def _repr_html_(self):
         return self.to_html(standalone=False)
+
+
+def _trim(im, margin=12):
+    """Cut the white space at the right and the bottom of a still."""
+    a = np.asarray(im.convert("L")) < 250
+    rows, cols = np.nonzero(a.any(1))[0], np.nonzero(a.any(0))[0]
+    if not rows.size:
+        return im
+    return im.crop((0, 0, min(im.width, cols[-1] + margin), min(im.height, rows[-1] + margin)))
 
 
 def _html_escape(text):
@@ -998,7 +1009,7 @@ def _p1_stamps():
     g, dx = arrays["g"], arrays["dx"]
 
     def draw():
-        cell = _cell_size(stamps, dx)
+        cell = _cell_size(stamps, dx) + 8
         frames = []
         for t in range(len(g) + 1):
             cv = _Canvas(max(60 + 8 * cell + 150, 640), 130 + 7 * (cell + 6) + 120)
@@ -1082,7 +1093,7 @@ def _p3_taps():
 
     def draw():
         cell = _cell_size(c.dx)
-        cv = _Canvas(20 + 15 * cell + 200, 110 + 6 * cell + 120)
+        cv = _Canvas(20 + 18 * cell + 220, 110 + 6 * cell + 120)
         cv.text((14, 10), "The digits name the taps: \u03b4 = [[1, 10], [100, 1000]], W = 1..9", 15, bold=True)
         cv.text((14, 32), "\u03b4 padded with k \u2212 1 = 2 zeros on each side, correlated with W flipped = "
                           "the full result", 13)
@@ -1159,7 +1170,8 @@ def _p6_stride():
     def frame(kind, t):
         cell = 44
         cv = _Canvas(760, 420)
-        cv.text((14, 10), "Stride 2 by hand: x of 5 cells, w = [1, 2, 3], g = [10, 100]", 15, bold=True)
+        cv.text((14, 10), "Stride 2 by hand: x of 5 cells, w = [1, 2, 3], g = [10, 100]" if kind != "2d" else
+                "Stride 2 in 2-D: \u03b4 = [[1, 10], [100, 1000]], W = 1..9", 15, bold=True)
         x0 = 90
         if kind == "fwd":
             cv.text((14, 34), "forward: the windows start at 0 and 2", 13)
@@ -1198,13 +1210,12 @@ def _p6_stride():
                               "\u2192 padded 7x7 \u2192 dx 5x5", 13)
             x = 20
             for arr, name in ((arrays["delta2d"], "\u03b4"), (arrays["dilated2d"], "dilated"),
-                              (arrays["padded2d"], "padded")):
-                _grid(cv, x, 90, arr, cell, size=11, title=name)
+                              (arrays["padded2d"], "padded"), (arrays["dx2d"], "dx")):
+                grey = _pad_mask(arr.shape, ((2, 2), (2, 2))) if arr.shape[0] == 7 else None
+                _grid(cv, x, 90, arr, cell, size=10, title=name, grey=grey)
                 x += arr.shape[1] * cell + 20
-            cv2 = _Canvas(x + 5 * 40 + 30, 90 + 7 * cell + 40)
-            cv2.im.paste(cv.im.crop((0, 0, min(cv.im.width, cv2.im.width), cv2.im.height)), (0, 0))
-            _grid(cv2, x + 10, 90, arrays["dx2d"], 40, size=11, title="dx = full \u00d7 flipped W")
-            return cv2.im
+            cv.text((14, 90 + 7 * cell + 20), "dx = the padded, dilated \u03b4 correlated with W flipped "
+                                              "(= x.grad from .backward())", 13)
         return cv.im
 
     def draw():
@@ -1223,8 +1234,8 @@ def _p7_padding():
               "delta_padded": padded.ravel(), "gather": gathered.ravel()}
 
     def draw():
-        cell = _cell_size(stamps)
-        cv = _Canvas(760, 120 + 12 * (cell + 6) + 80)
+        cell = _cell_size(stamps) + 8
+        cv = _Canvas(1000, 120 + 12 * (cell + 6) + 80)
         cv.text((14, 10), "Padding 1 by hand: x of 4 cells padded to 6, w = [1, 2, 3], g = [1, 10, 100, 1000]", 15,
                 bold=True)
         x0 = 100
@@ -1284,10 +1295,14 @@ def _p8_matrix():
         y = 250
         cv.text((20, y), "2-D: 4x4 input, 3x3 kernel 1..9: A (4x16), each row one window; "
                          "A\u1d40 (16x4), row p = dx[p] from the 4 \u03b4 entries", 13, bold=True)
-        _grid(cv, 20, y + 30, A2, 22, size=10, vmax=9)
-        _grid(cv, 420, y + 30, At2, 22, size=10, vmax=9)
-        cv.lines(540, y + 30, ["A\u1d40 row 0 (dx[0,0]): only tap 1", "row 5 (dx[1,1]): taps 5, 4, 2, 1",
-                               "row 15 (dx[3,3]): only tap 9", "", "the numbers are tap numbers of W = 1..9:",
+        blank0 = lambda M: [[_num(v) if v else "" for v in row] for row in M]
+        _grid(cv, 20, y + 30, A2, 22, size=10, vmax=9, numbers=True, labels=blank0(A2))
+        gt = _grid(cv, 420, y + 30, At2, 22, size=10, vmax=9, numbers=True, labels=blank0(At2))
+        for r in (0, 5, 15):
+            gt.outline(cv, r, 0, 1, 4, colour=ORANGE, width=2)
+        taps = lambda r: ", ".join(_num(v) for v in At2[r] if v)
+        cv.lines(540, y + 30, [f"A\u1d40 row 0 (dx[0,0]): taps {taps(0)}", f"row 5 (dx[1,1]): taps {taps(5)}",
+                               f"row 15 (dx[3,3]): taps {taps(15)}", "", "the numbers are tap numbers of W = 1..9:",
                                "computed by F.conv2d of unit images (A)", "and F.conv_transpose2d of unit deltas (A\u1d40)"],
                  13)
         return [cv.im]
