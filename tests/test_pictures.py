@@ -44,7 +44,7 @@ def saved(anim, tmp_path, name):
 @pytest.mark.parametrize("view, kw, expected", [
     ("forward", dict(input=(1, 1, 5, 5), weight=(1, 1, 3, 3)), 9),                      # one per output cell
     ("forward", dict(input=(1, 2, 6, 5), weight=(2, 2, 3, 2), padding=1, stride=2), 3 * 3),
-    ("input-grad", dict(input=(1, 1, 5, 5), weight=(1, 1, 3, 3)), 9 + 25 + 1),        # stamps, gathers, proof
+    ("input-grad", dict(input=(1, 1, 4, 4), weight=(1, 1, 3, 3)), 4 + 16 + 1),        # stamps, gathers, proof
     ("weight-grad", dict(input=(1, 1, 5, 5), weight=(1, 1, 3, 3)), 9),                  # one per kernel tap
     ("modes", dict(input=(1, 1, 8, 8), weight=(1, 1, 5, 5)), 12),                       # 4 corners x 3 modes
     ("channels", dict(input=(1, 3, 12, 12), weight=(6, 3, 5, 5)), 3),
@@ -96,7 +96,7 @@ def test_drawn_numbers_equal_the_vjp(kw):
 
 
 def test_a_few_combinations_draw(tmp_path):
-    for kw in (CASES[5], CASES[8]):
+    for kw in (CASES[8],):
         for view in ("forward", "input-grad", "weight-grad"):
             anim = animate("conv2d", view=view, input=(1, 2 * kw.get("groups", 1), 8, 7),
                            weight=(2 * kw.get("groups", 1), 2, 3, 3), **kw)
@@ -193,11 +193,11 @@ def one_line_error(capsys):
 
 
 def test_cli_writes_each_format(tmp_path, capsys):
-    assert main(["animate", "conv2d", "--input", "1,1,5,5", "--weight", "1,1,3,3", "--view", "input-grad",
-                 "--out", str(tmp_path / "dx.gif")]) == 0
-    assert "35 frames" in capsys.readouterr().out
+    assert main(["animate", "conv2d", "--input", "1,1,4,4", "--weight", "1,1,2,2", "--view", "input-grad",
+                 "--stride", "2", "--out", str(tmp_path / "dx.gif")]) == 0
+    assert "21 frames" in capsys.readouterr().out                      # 2x2 stamps, 4x4 gathers, the proof
     with Image.open(tmp_path / "dx.gif") as gif:
-        assert gif.n_frames == 35
+        assert gif.n_frames == 21
     assert main(["animate", "max_pool2d", "--input", "1,1,6,6", "--kernel-size", "2", "--stride", "1",
                  "--out", str(tmp_path / "pool.html")]) == 0
     assert main(["animate", "avg_pool2d", "--input", "1,1,6,6", "--kernel-size", "3", "--padding", "1",
