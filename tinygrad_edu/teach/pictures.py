@@ -594,7 +594,8 @@ def _input_grad(c):
                 cv.text((lx, height - 62), stamp_txt, 13, BLUE)
             # gather side
             pg = _grid(cv, rx, ty, padded[0], cell, numbers=numbers, grey=_pad_mask(padded.shape[1:], full),
-                       title=f"\u03b4 dilated ({_pair_text(c.stride)}) and padded")
+                       title=f"\u03b4 dilated by stride {_pair_text(c.stride)}, padded by "
+                             f"{_pair_text((full[0][0], full[1][0]))}")
             _grid(cv, rx + padded.shape[2] * cell + 30, ty, flipped[0, 0], kcell, title="W[0,0] flipped")
             if phase == "s":
                 gathered_now = np.full((H, W), np.nan)
