@@ -436,6 +436,13 @@ def _shape_line(c):
             + ("; " + ", ".join(extra) if extra else ""))
 
 
+def _header(cv, c, drawn_channels):
+    cv.text((14, 32), _shape_line(c), 13)
+    notes = _notes(c, drawn_channels)
+    if notes:
+        cv.text((14, 50), notes, 12, (90, 90, 90))
+
+
 def _pair_text(p):
     return str(p[0]) if p[0] == p[1] else f"{p[0]},{p[1]}"
 
@@ -470,7 +477,8 @@ def _notes(c, drawn_channels):
     if c.w.shape[0] > 1:
         out.append(f"output channel 0 of {c.w.shape[0]} drawn")
     if c.w.shape[1] > drawn_channels:
-        out.append(f"input channels 0-{drawn_channels - 1} of {c.w.shape[1]} (per group) drawn")
+        drawn = "channel 0" if drawn_channels == 1 else f"channels 0-{drawn_channels - 1}"
+        out.append(f"input {drawn} of {c.w.shape[1]} (per group) drawn")
     return ("(" + "; ".join(out) + ")") if out else ""
 
 
@@ -486,7 +494,7 @@ def _forward(c):
     order = _frames_for(*y.shape)
     arrays = c.arrays()
     arrays["drawn_output"] = y
-    head = 62
+    head = 76
 
     def draw():
         gx = 20
@@ -500,7 +508,7 @@ def _forward(c):
             cv = _Canvas(max(width, 760), height)
             cv.text((14, 10), "conv2d forward: the kernel slides over the input; the products in each "
                               "window add up", 15, bold=True)
-            cv.text((14, 32), _shape_line(c) + "  " + _notes(c, Cd), 13)
+            _header(cv, c, Cd)
             r0, c0 = r * c.stride[0], col * c.stride[1]
             for ch in range(Cd):
                 top = head + 20 + ch * row_h
@@ -556,8 +564,8 @@ def _input_grad(c):
         right_w = max(Pw * cell + 30 + c.k[1] * kcell, W * cell) + 40
         top_h = max(c.out[0] * cell, Ph * cell, c.k[0] * kcell) + 40
         bottom_h = max(Hp, H) * cell + 40
-        width, height = 20 + left_w + 30 + right_w, 100 + top_h + bottom_h + 80
-        lx, rx, ty = 20, 20 + left_w + 30, 120
+        width, height = 20 + left_w + 30 + right_w, 114 + top_h + bottom_h + 80
+        lx, rx, ty = 20, 20 + left_w + 30, 134
         by = ty + top_h + 10
         first = 0 if summed else None
 
@@ -565,18 +573,18 @@ def _input_grad(c):
             cv = _Canvas(max(width, 780), height)
             cv.text((14, 10), "conv2d input gradient two ways: scatter (stamps) and gather (full correlation)", 15,
                     bold=True)
-            cv.text((14, 32), _shape_line(c) + "  " + _notes(c, 1), 13)
-            cv.d.line((rx - 15, 60, rx - 15, height - 60), fill=GRID, width=1)
-            cv.lines(lx, 56, ["SCATTER: each \u03b4 cell stamps \u03b4\u00b7W", "onto its window; overlaps add"],
+            _header(cv, c, 1)
+            cv.d.line((rx - 15, 74, rx - 15, height - 60), fill=GRID, width=1)
+            cv.lines(lx, 70, ["SCATTER: each \u03b4 cell stamps \u03b4\u00b7W", "onto its window; overlaps add"],
                      13, BLUE)
-            cv.lines(rx, 56, ["GATHER: \u03b4 dilated by the stride, padded", "to full, correlated with W flipped"],
+            cv.lines(rx, 70, ["GATHER: \u03b4 dilated by the stride, padded", "to full, correlated with W flipped"],
                      13, GREEN)
             # scatter side
             n_s = len(s_order) if phase == "s" else None
             done = k if phase == "s" else len(s_order) - 1
             ri, ci = s_order[done]
             idx = ri * c.out[1] + ci
-            dg = _grid(cv, lx, ty, delta, cell, numbers=numbers, title="\u03b4[0,0]" + (" (+ other channels)" if summed else ""))
+            dg = _grid(cv, lx, ty, delta, cell, numbers=numbers, title="\u03b4[0,0]" + (" ..." if summed else ""))
             _grid(cv, lx + c.out[1] * cell + 30, ty, w0, kcell, title="W[0,0]")
             if phase == "s":
                 r0, c0 = ri * c.stride[0], ci * c.stride[1]
@@ -651,23 +659,23 @@ def _weight_grad(c):
 
     def draw():
         px = 20 + Wp * cell + 40
-        dx_ = px + Wo * cell + 40
+        dx_ = px + max(Wo * cell, 120) + 40
         wx = dx_ + Wo * cell + 50
-        width, height = wx + kW * kcell + 30, 110 + max(Hp * cell, kH * kcell) + 80
+        width, height = wx + kW * kcell + 30, 124 + max(Hp * cell, kH * kcell) + 80
         frames = []
         for t, (a, b) in enumerate(taps):
-            cv = _Canvas(max(width, 680), height)
-            cv.text((14, 10), "conv2d weight gradient: per kernel tap, the input cells that tap read, "
-                              "times \u03b4, summed", 15, bold=True)
-            cv.text((14, 32), _shape_line(c) + "  " + _notes(c, 1), 13)
-            g = _grid(cv, 20, 100, xs, cell, numbers=numbers, grey=grey, title="x[0,0] (padded)" if grey.any() else "x[0,0]")
+            cv = _Canvas(max(width, 760), height)
+            cv.text((14, 10), "conv2d weight gradient: per kernel tap, the cells it read times \u03b4, "
+                              "summed", 15, bold=True)
+            _header(cv, c, 1)
+            g = _grid(cv, 20, 114, xs, cell, numbers=numbers, grey=grey, title="x[0,0] (padded)" if grey.any() else "x[0,0]")
             _outline_cells(cv, g, [(i * sh + a * dh, j * sw + b * dwl) for i in range(Ho) for j in range(Wo)], ORANGE)
-            _grid(cv, px, 100, picks[t], cell, numbers=numbers, title=f"cells tap ({a},{b}) read")
-            cv.text((dx_ - 20, 100 + Ho * cell / 2), "\u00b7", 22, anchor="mm")
-            _grid(cv, dx_, 100, delta, cell, numbers=numbers, title="\u03b4[0,0]")
+            _grid(cv, px, 114, picks[t], cell, numbers=numbers, title=f"tap ({a},{b}) reads")
+            cv.text((dx_ - 20, 114 + Ho * cell / 2), "\u00b7", 22, anchor="mm")
+            _grid(cv, dx_, 114, delta, cell, numbers=numbers, title="\u03b4[0,0]")
             shown = np.full((kH, kW), np.nan)
             shown.ravel()[:t + 1] = dW.ravel()[:t + 1]
-            wg = _grid(cv, wx, 100, shown, kcell, vmax=np.abs(dW).max() or 1, title="dW[0,0]")
+            wg = _grid(cv, wx, 114, shown, kcell, vmax=np.abs(dW).max() or 1, title="dW[0,0]")
             wg.outline(cv, a, b, colour=ORANGE)
             more = " + the other images" if c.x.shape[0] > 1 else ""
             cv.text((14, height - 50), f"dW[0,0,{a},{b}] = \u03a3 (picked \u00b7 \u03b4){more} = {_num(dW[a, b])}", 14)
@@ -720,8 +728,9 @@ def _modes_frame(nums, specs, title=None):
     canvas[P:P + H, P:P + W] = img
     modes = list(dict.fromkeys(s[0] for s in specs))
     panel_w = (W + 2 * P) * cell + 40
-    width = 20 + len(modes) * (panel_w + (W + 2 * P) * 14 + 40)
-    height = 90 + (H + 2 * P) * cell + 40 + (H + 2 * P) * 14 + 70
+    width = 20 + len(modes) * (panel_w + 30)
+    ocell = 24 if H + P <= NUMBERS_UP_TO else 8
+    height = 90 + (H + 2 * P) * cell + 40 + (H + P) * ocell + 70
     cv = _Canvas(max(width, 900), height)
     cv.text((14, 10), title or f"scipy.signal.correlate2d modes: a {H}x{W} image, a {k}x{k} kernel", 15, bold=True)
     colours = {"valid": BLUE, "same": ORANGE, "full": GREEN}
@@ -740,7 +749,7 @@ def _modes_frame(nums, specs, title=None):
                                                  numbers=numbers, size=10, labels=labels)
         g.outline(cv, P - p, P - p, H + 2 * p, W + 2 * p, colour=GRID, width=1)
         og_y = 90 + canvas.shape[0] * cell + 30
-        og = _grid(cv, x, og_y, out, 14, numbers=False, title=f"{mode} output {out.shape[0]}x{out.shape[1]}")
+        og = _grid(cv, x, og_y, out, ocell, size=10, title=f"{mode} output {out.shape[0]}x{out.shape[1]}")
         for m, pp, r, cc in specs:
             if m != mode:
                 continue
