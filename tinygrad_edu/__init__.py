@@ -52,8 +52,12 @@ _sys.meta_path.append(_FlatNames())
 
 
 def __getattr__(name):
+    # loaded when first asked for: reference needs scipy.signal, animate matplotlib's fonts and Pillow
     if name == "reference":
         return _importlib.import_module(f"{__name__}.teach.reference")
+    if name == "animate":
+        from .teach.pictures import animate
+        return animate
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __version__ = "0.1.0"

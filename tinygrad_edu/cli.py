@@ -8,6 +8,9 @@
     tinygrad-edu graph [--model seed|wide] [--backward] [--out graph.svg]
     tinygrad-edu explain conv2d --input 10,3,12,12 --weight 6,3,5,5 [--stride 1] [--padding 0]
     tinygrad-edu explain max_pool2d --input 10,6,8,8 --kernel-size 2
+    tinygrad-edu animate conv2d --input 1,1,5,5 --weight 1,1,3,3 [--stride --padding --dilation --groups]
+                         [--view forward|input-grad|weight-grad|modes|channels] --out FILE.gif|.png|.html
+    tinygrad-edu animate max_pool2d|avg_pool2d --input 1,1,6,6 --kernel-size 2 [--stride --padding] --out FILE
 
 This is the only module that knows argparse: the library's functions take plain arguments.
 Each subcommand is registered by one small `add_<name>_command(subparsers)` function listed in
@@ -99,6 +102,14 @@ def shape_arg(text):
     if not parts or not all(p.strip().isdigit() and int(p) > 0 for p in parts):
         raise argparse.ArgumentTypeError(f"expected a shape of positive sizes like 10,3,12,12, got {text!r}")
     return tuple(int(p) for p in parts)
+
+
+def shape4_arg(text):
+    """A 4-D shape: N,C,H,W for activations, C_out,C_in,kH,kW for weights."""
+    shape = shape_arg(text)
+    if len(shape) != 4:
+        raise argparse.ArgumentTypeError(f"expected a shape of 4 positive sizes like 1,1,6,6, got {text!r}")
+    return shape
 
 
 def model_choice(parser):
@@ -342,9 +353,62 @@ def run_export(args):
     return 0
 
 
+# ---- animate ----------------------------------------------------------------------------------
+def add_animate_command(subparsers):
+    parser = subparsers.add_parser(
+        "animate", help="draw conv2d or a pool, and their gradients, frame by frame (GIF, PNG sheet, HTML)",
+        description="Animate conv2d (views: forward, input-grad, weight-grad, modes, channels) or "
+                    "max_pool2d / avg_pool2d on small random integers, every number computed by "
+                    "tinygrad_edu's own ops. --out FILE ending in .gif (animation), .png (all frames "
+                    "on one sheet) or .html (a player that needs no network).",
+        epilog="example: tinygrad-edu animate conv2d --input 1,1,5,5 --weight 1,1,3,3 --view input-grad "
+               "--out dx.gif")
+    parser.add_argument("op", choices=("conv2d", "max_pool2d", "avg_pool2d"))
+    parser.add_argument("--input", required=True, type=shape4_arg, metavar="N,C,H,W",
+                        help="the input's shape, e.g. 1,1,6,6")
+    parser.add_argument("--weight", type=shape4_arg, metavar="O,C,kH,kW",
+                        help="conv2d: the weight's shape C_out,C_in/groups,kH,kW, e.g. 1,1,3,3")
+    parser.add_argument("--kernel-size", type=int_or_pair, help="pools: e.g. 2 or 3,2")
+    parser.add_argument("--stride", type=int_or_pair,
+                        help="an int or a pair (conv2d: default 1; pools: the kernel size)")
+    parser.add_argument("--padding", type=padding_arg, default=0,
+                        help="an int, a pair, or (conv2d) same / valid (default 0)")
+    parser.add_argument("--dilation", type=int_or_pair, default=1, help="conv2d (default 1)")
+    parser.add_argument("--groups", type=positive_int, default=1, help="conv2d (default 1)")
+    parser.add_argument("--view", default=None,
+                        help="conv2d: forward (default), input-grad, weight-grad, modes, channels; "
+                             "pools: forward (the window values and where their gradient goes)")
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="seed for the random integers (default 0)")
+    parser.add_argument("--out", required=True, metavar="FILE", help="FILE.gif, FILE.png or FILE.html")
+    parser.set_defaults(run=run_animate)
+
+
+def run_animate(args):
+    from .teach.pictures import animate
+
+    suffix = Path(args.out).suffix.lower()
+    if suffix not in (".gif", ".png", ".html"):
+        raise CommandError(f"animate: --out must end in .gif, .png or .html, got {args.out!r}")
+    if args.op == "conv2d" and args.weight is None:
+        raise CommandError("animate: conv2d needs --weight (e.g. --weight 1,1,3,3)")
+    if args.op != "conv2d" and args.kernel_size is None:
+        raise CommandError(f"animate: {args.op} needs --kernel-size (e.g. --kernel-size 2)")
+    try:
+        animation = animate(args.op, input=args.input, weight=args.weight, stride=args.stride,
+                            padding=args.padding, dilation=args.dilation, groups=args.groups,
+                            kernel_size=args.kernel_size, view=args.view or "forward", rng=args.seed)
+        frames = len(animation.frames)
+    except (TypeError, ValueError) as error:
+        message = str(error)
+        raise CommandError(message if message.startswith("animate") else f"animate: {message}") from None
+    animation.save(args.out)
+    print(f"wrote {args.out} ({frames} frame{'s' if frames != 1 else ''})")
+    return 0
+
+
 # ---- the command ------------------------------------------------------------------------------
 COMMANDS = [add_train_command, add_evaluate_command, add_export_command, add_summary_command, add_graph_command,
-            add_explain_command]
+            add_explain_command, add_animate_command]
 
 
 def build_parser():
