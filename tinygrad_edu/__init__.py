@@ -7,5 +7,6 @@ from . import functional, datasets, init, optim, models
 from .viz import draw_graph
 from .summary import summary
 from .explain import explain
+from .teach.check import BackwardReport, check_backward, check_layer
 
 __version__ = "0.1.0"
