@@ -180,8 +180,9 @@ def _conv_cases(params, rng, kernel_size=None):
     cases = []
     for i, (n, c_in, c_out, k) in enumerate(shapes):
         span = [d[a] * (k[a] - 1) + 1 for a in (0, 1)]
-        # outputs of 3 and 2 (case 0), 2 and 4 (case 1); case 2 leaves s-1 unread rows and columns
-        outs = ((3, 2), (2, 4), (3, 3))[i]
+        # outputs larger than the kernel (a valid correlation is then computable); case 2 leaves
+        # stride-1 rows and columns that the forward never reads
+        outs = ((5, 4), (4, 5), (3, 3))[i]
         extra = (s[0] - 1, s[1] - 1) if i == 2 else (1 if s[0] > 1 else 0, 0)
         size = [max(1, (outs[a] - 1) * s[a] + span[a] - 2 * p[a] + extra[a]) for a in (0, 1)]
         # the input must still be at least as big as what the kernel spans beyond the padding
@@ -274,8 +275,11 @@ def _keyword_params(fn, op, params, given, positional):
     names = {n for n, p in signature.parameters.items()
              if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
     keywords = {k: v for k, v in params.items() if takes_all or k in names}
+    defaults = {"stride": (1, 1), "padding": (0, 0), "dilation": (1, 1), "groups": 1, "kernel_size": (2, 2)}
+    if op in ("max_pool2d", "avg_pool2d"):
+        defaults["stride"] = params.get("kernel_size")
     for key in given:
-        if key in params and key not in keywords and given[key] not in (None, 1, 0, (1, 1), (0, 0)):
+        if key in params and key not in keywords and params[key] != defaults.get(key):
             raise TypeError(f"check_backward: {_describe(fn)} does not take `{key}`, but {key}={given[key]!r} "
                             f"was asked for; add a {key} parameter to your function")
     try:
@@ -335,6 +339,8 @@ def _conv_dx(delta, w, x_shape, params, *, flip=(True, True), weight="transpose"
     O = w.shape[0]
     k = w
     if weight == "reshape":           # w.reshape(C, O, kh, kw) used where w.transpose(1, 0, 2, 3) belongs
+        if C == O:                    # then the reshape changes nothing: the "unswapped" mistake
+            return None
         k = w.reshape(C, O, *w.shape[2:]).transpose(1, 0, 2, 3)
     elif weight == "unswapped":       # w[c, o] read where w[o, c] belongs (needs C == O)
         if C != O:
@@ -351,6 +357,8 @@ def _conv_dx(delta, w, x_shape, params, *, flip=(True, True), weight="transpose"
     full = _correlate(_pad(g, rows, cols), k)
     if full is None or pad_delta is not None:
         return full                    # a valid / same correlation: returned as it comes out
+    if crop == "remainder":
+        return full[:, :, ph:, pw:][:, :, :H, :W]
     canvas = np.zeros((N, C, H + 2 * ph, W + 2 * pw))
     h, wd = min(full.shape[2], canvas.shape[2]), min(full.shape[3], canvas.shape[3])
     canvas[:, :, :h, :wd] = full[:, :, :h, :wd]
@@ -436,6 +444,9 @@ def _conv_mistakes(name, delta, case, params):
         yield (f"dx is not cropped: it still has the forward padding ({ph} rows, {pw} columns on each side); "
                f"cut it off with dx_padded[:, :, {ph}:{ph}+H, {pw}:{pw}+W]",
                lambda: _conv_dx(delta, w, x.shape, params, crop="none"))
+        yield ("dx is missing the last rows or columns, the ones the forward never reads (the stride does not "
+               "fit the padded input exactly): dx has the shape of x, and those rows get a zero gradient",
+               lambda: _conv_dx(delta, w, x.shape, params, crop="remainder"))
         yield (f"dx is cropped at the wrong side: the forward padding is {ph} rows and {pw} columns on EACH side, "
                f"so keep dx_padded[:, :, {ph}:{ph}+H, {pw}:{pw}+W], not the first H rows and W columns",
                lambda: _conv_dx(delta, w, x.shape, params, crop="end"))
@@ -471,6 +482,9 @@ def _conv_mistakes(name, delta, case, params):
                lambda: dw.transpose(0, 1, 3, 2))
         yield ("dw is rotated by 180 degrees: the weight gradient is a correlation of the (padded) input with "
                "the delta (correlate2d), not a convolution; do not flip it", lambda: dw[:, :, ::-1, ::-1])
+        yield ("dw is a convolution of the input with the delta (convolve2d, which rotates the delta by 180 "
+               "degrees): the weight gradient is their CORRELATION (correlate2d(x_padded, delta, 'valid'))",
+               lambda: _conv_dw_per_sample(x, delta[:, :, ::-1, ::-1], w.shape, params).sum(0))
         if ph or pw:
             yield ("dw uses the input without the forward padding: correlate the PADDED input with the delta",
                    lambda: (lambda a: None if a is None else a.sum(0))(
@@ -690,7 +704,7 @@ def _shape_sentence(name, received, expected, op, case, params):
     return (f"{name} has shape {got}, expected {want}" + (f": likely {'; or '.join(causes)}" if causes else ""))
 
 
-def _where_sentence(name, check, op, params):
+def _where_sentence(name, check, op, params, case=None):
     """Where the differences are, when no known formula explains them."""
     diff = np.zeros(check.expected.shape, bool)
     diff[tuple(check.positions.T)] = True
@@ -701,9 +715,8 @@ def _where_sentence(name, check, op, params):
         cols = np.flatnonzero(diff.any(axis=(0, 1, 2)))
         samples = np.flatnonzero(diff.any(axis=(1, 2, 3)))
         channels = np.flatnonzero(diff.any(axis=(0, 2, 3)))
-        band = max(1, *params.get("padding", (1, 1)), *(np.array(params.get("kernel_size", (2, 2))) - 1))
-        if "padding" in params and op == "conv2d":
-            band = max(band, 2)
+        kernel = case["w"].shape[2:] if case is not None and op == "conv2d" else params.get("kernel_size", (2, 2))
+        band = max(1, *params.get("padding", (1, 1)), *(np.array(kernel) - 1))
         if C > 1 and len(channels) == 1:
             return f"{count}, all in channel {channels[0]}: check the channel indexing for that channel"
         if N > 1 and len(samples) == 1:
@@ -739,7 +752,7 @@ def _diagnose(op, name, check, delta, case, params):
     if not check.same_shape:
         return _shape_sentence(name, check.received, check.expected, op, case, params), True
     factor = _factor_sentence(name, check.received, check.expected, op, case, params)
-    return (factor, True) if factor else (_where_sentence(name, check, op, params), False)
+    return (factor, True) if factor else (_where_sentence(name, check, op, params, case), False)
 
 
 # ---- the checker --------------------------------------------------------------------------------
@@ -853,7 +866,7 @@ def check_backward(fn, op, *, x=None, w=None, b=None, delta=None, labels=None, s
     shown = _shown(op, params or {}, given)
     positional = [cases[0][n] for n in ("delta", "x", "w")[:len(positional_names(op))]] \
         if op != "softmax_cross_entropy" else [cases[0]["logits"], cases[0]["labels"]]
-    kwargs = _keyword_params(fn, op, kwargs, {k: (params or {}).get(k, v) for k, v in given.items()}, positional)
+    kwargs = _keyword_params(fn, op, kwargs, given, positional)
 
     def call(case):
         if op == "softmax_cross_entropy":
