@@ -531,17 +531,31 @@ def unflipped(delta, x, w):
 '''
 
 
-def run_cli(*argv, cwd):
-    return subprocess.run([sys.executable, "-m", "tinygrad_edu", "check", *argv], cwd=cwd,
-                          capture_output=True, text=True, timeout=60)
-
-
-def test_cli_check(tmp_path):
+def test_cli_check_through_the_real_command_line(tmp_path):
     (tmp_path / "mine.py").write_text(textwrap.dedent(LEARNER_FILE))
-    good = run_cli("mine.py:good", "--op", "conv2d", cwd=tmp_path)
+    good = subprocess.run([sys.executable, "-m", "tinygrad_edu", "check", "mine.py:good", "--op", "conv2d"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert good.returncode == 0 and "correct" in good.stdout
-    bad = run_cli("mine.py:unflipped", "--op", "conv2d", cwd=tmp_path)
-    assert bad.returncode == 1 and "rotated by 180" in bad.stdout and not bad.stderr
+
+
+def run_cli(argv, tmp_path, monkeypatch, capsys):
+    """The command in-process (fast): (exit status, stdout, stderr)."""
+    from tinygrad_edu.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mine.py").write_text(textwrap.dedent(LEARNER_FILE))
+    (tmp_path / "broken.py").write_text("def f(:\n")
+    try:
+        status = main(["check", *argv])
+    except SystemExit as exit_:          # argparse's own errors
+        status = exit_.code
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def test_cli_check_wrong_answer(tmp_path, monkeypatch, capsys):
+    status, out, err = run_cli(["mine.py:unflipped", "--op", "conv2d"], tmp_path, monkeypatch, capsys)
+    assert status == 1 and "rotated by 180" in out and not err
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -552,9 +566,7 @@ def test_cli_check(tmp_path):
     (("mine.py:good", "--op", "conv2d", "--stride", "2"), "does not take `stride`"),
     (("mine.py:good", "--op", "conv3d"), "invalid choice"),
 ])
-def test_cli_check_errors_are_one_line(tmp_path, argv, message):
-    (tmp_path / "mine.py").write_text(textwrap.dedent(LEARNER_FILE))
-    (tmp_path / "broken.py").write_text("def f(:\n")
-    result = run_cli(*argv, cwd=tmp_path)
-    assert result.returncode != 0 and message in result.stderr, result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+def test_cli_check_errors_are_one_line(tmp_path, monkeypatch, capsys, argv, message):
+    status, out, err = run_cli(list(argv), tmp_path, monkeypatch, capsys)
+    assert status not in (0, None) and message in err, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err and err.startswith("tinygrad-edu: error:")
