@@ -26,6 +26,8 @@ and the course style, check_layer(forward_fn, backward_fn, op, ...):
 """
 import inspect
 import itertools
+import re
+import textwrap
 import traceback
 
 import numpy as np
@@ -91,7 +93,10 @@ class BackwardReport:
         lines = [f"check {self.op}({params}): {'correct' if self.ok else 'WRONG'}",
                  "  inputs: " + ", ".join(f"{k} {np.shape(v)}" for k, v in self.inputs.items())]
         lines += [f"  {o}" for o in self.outputs.values()]
-        lines.append(f"  {self.diagnosis}")
+        # "(input case 1 of 3)" stays on one line: its spaces become no-break spaces while wrapping
+        text = re.sub(r"\(input case \d+ of \d+\)", lambda m: m.group(0).replace(" ", "\xa0"), self.diagnosis)
+        lines.append(textwrap.fill(text, width=100, initial_indent="  ", subsequent_indent="    ",
+                                   break_long_words=False, break_on_hyphens=False).replace("\xa0", " "))
         return "\n".join(lines)
 
     __repr__ = __str__
@@ -842,8 +847,8 @@ def _check(op, cases, params, call, filename, shown, rtol, atol, forward=None):
             findings.append((0 if known else 2, index, "; ".join(sentences), checks, inputs))
     if not findings:
         checks, inputs = shown_case
-        returned = ", ".join(checks)
-        return BackwardReport(op, shown, True, f"correct: {returned} match tinygrad_edu's gradients on "
+        returned = ", ".join(checks) + (" match" if len(checks) > 1 else " matches")
+        return BackwardReport(op, shown, True, f"correct: {returned} tinygrad_edu's gradients on "
                                                  f"{len(cases)} input case{'s' * (len(cases) > 1)}", checks, inputs)
     _, index, diagnosis, checks, inputs = min(findings, key=lambda f: (f[0], f[1]))
     if len(cases) > 1:
