@@ -10,6 +10,7 @@ import textwrap
 
 import numpy as np
 import pytest
+from hypothesis import assume, given, settings, strategies as st
 from scipy.signal import convolve2d, correlate2d
 
 import tinygrad_edu as tg
@@ -591,3 +592,84 @@ def test_the_docs_page_python_blocks_run_and_print_what_the_text_blocks_show(tmp
             shown = [line.rstrip() for line in body.strip().splitlines()]
             output = [line.rstrip() for line in printed.getvalue().strip().splitlines()]
             assert any(output[i:i + len(shown)] == shown for i in range(len(output))), body
+
+
+# ---- more parameters, more layouts -------------------------------------------------------------------
+def test_dilation_and_groups_are_passed_and_checked():
+    def oracle(delta, x, w, stride=1, padding=0, dilation=1, groups=1):
+        dx = reference.conv2d_input_grad(delta, w, x.shape, stride, padding, dilation, groups)
+        dw = reference.conv2d_weight_grad(x, delta, w.shape[2:], stride, padding, dilation, groups)
+        return dx, dw, delta.sum(axis=(0, 2, 3))
+    assert tg.check_backward(oracle, "conv2d", stride=2, padding=1, dilation=2).ok
+    assert tg.check_backward(oracle, "conv2d", groups=2, padding=1).ok
+
+    def unflipped(delta, x, w, dilation=1):
+        return reference.conv2d_input_grad(delta, w[:, :, ::-1, ::-1], x.shape, dilation=dilation)
+    words(tg.check_backward(unflipped, "conv2d", dilation=2), "rotated by 180")
+
+
+@settings(derandomize=True, deadline=None, max_examples=8)
+@given(stride=st.integers(1, 3), padding=st.integers(0, 2), kernel=st.integers(1, 4))
+def test_any_stride_padding_and_kernel(stride, padding, kernel):
+    """The loop solution passes and a correlation for the convolution is named, for any parameters."""
+    assume(padding < kernel)
+    params = {"stride": stride, "padding": padding, "kernel_size": kernel}
+    assert tg.check_backward(conv_backward, "conv2d", **params).ok
+
+    def unflipped(delta, x, w, stride=1, padding=0):
+        return conv_backward(delta, x, w[:, :, ::-1, ::-1], stride, padding)[0]
+    if kernel > 1:
+        words(tg.check_backward(unflipped, "conv2d", **params), "rotated by 180")
+
+
+def test_check_layer_linear_relu_and_avg_pool():
+    def affine_forward(x, w, b):                   # the courses' layout: w is (in, out)
+        return x @ w + b, (x, w)
+
+    def affine_backward(dout, cache):
+        x, w = cache
+        return dout @ w.T, x.T @ dout, dout.sum(axis=0)
+    assert tg.check_layer(affine_forward, affine_backward, "linear").ok
+
+    def relu_forward(x):
+        return np.maximum(x, 0), x
+    assert tg.check_layer(relu_forward, lambda dout, x: dout * (x > 0), "relu").ok
+    words(tg.check_layer(relu_forward, lambda dout, x: dout, "relu"), "unmasked")
+
+    def avg_forward(x, pool_param):
+        k, s = pool_param["pool_height"], pool_param["stride"]
+        Ho, Wo = (x.shape[2] - k) // s + 1, (x.shape[3] - k) // s + 1
+        out = np.zeros(x.shape[:2] + (Ho, Wo))
+        for i, j in np.ndindex(Ho, Wo):
+            out[:, :, i, j] = x[:, :, i * s:i * s + k, j * s:j * s + k].mean(axis=(2, 3))
+        return out, (x, pool_param)
+
+    def avg_backward(dout, cache):
+        x, pool_param = cache
+        return avg_pool_backward(dout, x, pool_param["pool_height"], pool_param["stride"])
+    assert tg.check_layer(avg_forward, avg_backward, "avg_pool2d", kernel_size=3, stride=2).ok
+
+
+def test_check_layer_needs_a_forward_that_returns_out_and_cache():
+    report = tg.check_layer(lambda x: np.maximum(x, 0), lambda dout, cache: dout, "relu")
+    words(report, "forward_fn must return (out, cache)")
+
+
+def test_cli_check_layer(tmp_path, monkeypatch, capsys):
+    (tmp_path / "layers.py").write_text(textwrap.dedent('''
+        import numpy as np
+
+        def relu_forward(x):
+            return np.maximum(x, 0), x
+
+        def relu_backward(dout, x):
+            return dout * (x >= 0)
+    '''))
+    from tinygrad_edu.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    status = main(["check", "layers.py:relu_backward", "--forward", "relu_forward", "--op", "relu"])
+    out = capsys.readouterr().out
+    assert status == 1 and "x >= 0" in out
+    assert main(["check", "layers.py:relu_backward", "--forward", "nothere", "--op", "relu"]) == 1
+    assert "has no function 'nothere'" in capsys.readouterr().err

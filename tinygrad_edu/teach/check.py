@@ -53,13 +53,11 @@ class OutputCheck:
         self.ok = False
         self.diagnosis = None
         if self.same_shape:
-            with np.errstate(invalid="ignore"):
+            with np.errstate(invalid="ignore"):          # inf - inf in a learner's answer
                 error = np.abs(received - expected)
-                close = error <= atol + rtol * np.abs(expected)
+                close = error <= atol + rtol * np.abs(expected)     # a NaN is never close
             self.positions = np.argwhere(~close)
-            self.max_error = float(np.nanmax(error)) if error.size and not np.isnan(error).all() else 0.0
-            if np.isnan(error).any():
-                self.max_error = float("nan")
+            self.max_error = float(np.max(error)) if error.size else 0.0     # NaN stays NaN
             self.ok = bool(close.all())
 
     def __str__(self):
@@ -866,12 +864,11 @@ def check_backward(fn, op, *, x=None, w=None, b=None, delta=None, labels=None, s
     params = _normalise_params(op, op_params) if op in OPS else None
     kernel_size = op_params.pop("kernel_size", None) if op == "conv2d" else None
     cases = _prepare(op, x, w, b, delta, labels, seed, params, kernel_size)
-    kwargs = {k: v for k, v in (params or {}).items() if k != "kernel_size" or op != "conv2d"}
-    given = {k: v for k, v in op_params.items()}
+    given = dict(op_params)
     shown = _shown(op, params or {}, given)
     positional = [cases[0][n] for n in ("delta", "x", "w")[:len(positional_names(op))]] \
         if op != "softmax_cross_entropy" else [cases[0]["logits"], cases[0]["labels"]]
-    kwargs = _keyword_params(fn, op, kwargs, given, positional)
+    kwargs = _keyword_params(fn, op, dict(params or {}), given, positional)
 
     def call(case):
         if op == "softmax_cross_entropy":
@@ -896,27 +893,30 @@ def check_layer(forward_fn, backward_fn, op, *, x=None, w=None, b=None, delta=No
     kernel_size = op_params.get("kernel_size") if op == "conv2d" else None
     if op == "conv2d" and (params["dilation"] != (1, 1) or params["groups"] != 1):
         raise ValueError("check_layer: the course-style conv2d has no dilation or groups")
-    for key in ("stride", "padding", "kernel_size"):
-        value = params.get(key)
-        if op != "conv2d" and key == "kernel_size":
-            continue
-        if value is not None and value[0] != value[1] and not (op != "conv2d" and key == "kernel_size"):
-            raise ValueError(f"check_layer: the course-style {op} takes one {key} for both axes, got {value}")
+    for key in ("stride", "padding"):       # conv_param and pool_param hold one number for both axes
+        if key in params and params[key][0] != params[key][1]:
+            raise ValueError(f"check_layer: the course-style {op} takes one {key} for both axes, got {params[key]}")
     if op in ("max_pool2d", "avg_pool2d") and params["padding"] != (0, 0):
         raise ValueError(f"check_layer: the course-style {op} has no padding")
+    if op == "linear" and w is not None:
+        w = np.asarray(w).T                  # given in the course layout (in, out)
     cases = _prepare(op, x, w, b, delta, None, seed, params, kernel_size)
 
     def call(case):
         if op == "conv2d":
-            out, cache = forward_fn(case["x"].copy(), case["w"].copy(), case["b"].copy(),
-                                    {"stride": params["stride"][0], "pad": params["padding"][0]})
+            result = forward_fn(case["x"].copy(), case["w"].copy(), case["b"].copy(),
+                                {"stride": params["stride"][0], "pad": params["padding"][0]})
         elif op == "linear":    # the courses store an affine layer's w as (in, out)
-            out, cache = forward_fn(case["x"].copy(), case["w"].T.copy(), case["b"].copy())
+            result = forward_fn(case["x"].copy(), case["w"].T.copy(), case["b"].copy())
         elif op == "relu":
-            out, cache = forward_fn(case["x"].copy())
+            result = forward_fn(case["x"].copy())
         else:
             (kh, kw), (s, _) = params["kernel_size"], params["stride"]
-            out, cache = forward_fn(case["x"].copy(), {"pool_height": kh, "pool_width": kw, "stride": s})
+            result = forward_fn(case["x"].copy(), {"pool_height": kh, "pool_width": kw, "stride": s})
+        if not (isinstance(result, (tuple, list)) and len(result) == 2):
+            raise ValueError(f"forward_fn must return (out, cache), got {type(result).__name__}"
+                             + (f" of length {len(result)}" if isinstance(result, (tuple, list)) else ""))
+        out, cache = result
         grads = backward_fn(case["delta"].copy(), cache)
         if op == "linear" and isinstance(grads, (tuple, list)) and len(grads) >= 2:
             grads = list(grads)
