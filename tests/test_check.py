@@ -537,10 +537,10 @@ def unflipped(delta, x, w):
 
 
 def test_cli_check_through_the_real_command_line(tmp_path):
-    (tmp_path / "mine.py").write_text(textwrap.dedent(LEARNER_FILE))
-    good = subprocess.run([sys.executable, "-m", "tinygrad_edu", "check", "mine.py:good", "--op", "conv2d"],
+    (tmp_path / "mine.py").write_text("def relu_backward(delta, x):\n    return delta * (x > 0)\n")
+    good = subprocess.run([sys.executable, "-m", "tinygrad_edu", "check", "mine.py:relu_backward", "--op", "relu"],
                           cwd=tmp_path, capture_output=True, text=True, timeout=60)
-    assert good.returncode == 0 and "correct" in good.stdout
+    assert good.returncode == 0 and "check relu(): correct" in good.stdout and not good.stderr
 
 
 def run_cli(argv, tmp_path, monkeypatch, capsys):
