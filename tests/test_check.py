@@ -413,6 +413,12 @@ def test_softmax_cross_entropy():
     words(tg.check_backward(every_row, "softmax_cross_entropy"), "p[np.arange(N), labels]")
 
 
+def test_the_learners_own_logits():
+    logits, labels = np.array([[1.0, 2.0, 3.0], [0.0, 0.0, 5.0]]), np.array([2, 0])
+    report = tg.check_backward(softmax_ce_backward, "softmax_cross_entropy", logits=logits, labels=labels)
+    assert report.ok and report.inputs["logits"] is logits
+
+
 def test_a_constant_factor_is_named():
     words(tg.check_backward(lambda d, x: -d * (x > 0), "relu"), "sign is flipped")
 
@@ -673,3 +679,92 @@ def test_cli_check_layer(tmp_path, monkeypatch, capsys):
     assert status == 1 and "x >= 0" in out
     assert main(["check", "layers.py:relu_backward", "--forward", "nothere", "--op", "relu"]) == 1
     assert "has no function 'nothere'" in capsys.readouterr().err
+
+
+# ---- the rest of the recognised mistakes, one line each ----------------------------------------------
+def _dw_loop(delta, x, w, stride=1, padding=0, per_sample=False, use_stride=True):
+    """dw the loop way, with switches for the usual slips."""
+    s, p = stride, padding
+    x_pad = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
+    kh, kw = w.shape[2:]
+    dw = np.zeros((x.shape[0],) + w.shape)
+    for n, o, i, j in np.ndindex(*delta.shape):
+        r, c = (i * s, j * s) if use_stride else (i, j)
+        window = x_pad[n, :, r:r + kh, c:c + kw]
+        if window.shape[1:] == (kh, kw):
+            dw[n, o] += window * delta[n, o, i, j]
+    return dw if per_sample else dw.sum(axis=0)
+
+
+def _conv(dx=None, dw=None, db=None):
+    """A conv backward that is right except for the parts given (each f(delta, x, w, stride, padding))."""
+    def backward(delta, x, w, stride=1, padding=0):
+        right = conv_backward(delta, x, w, stride, padding)
+        return tuple(f(delta, x, w, stride, padding) if f else r for f, r in zip((dx, dw, db), right))
+    return backward
+
+
+def _softmax(logits):
+    p = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return p / p.sum(axis=1, keepdims=True)
+
+
+MORE_MISTAKES = [
+    ("dw first sample", "conv2d", {}, _conv(dw=lambda d, x, w, s, p: _dw_loop(d, x, w, s, p, per_sample=True)[0]),
+     ("first sample",)),
+    ("dw averaged", "conv2d", {}, _conv(dw=lambda d, x, w, s, p: _dw_loop(d, x, w, s, p) / len(x)),
+     ("averaged over the batch",)),
+    ("dw kh/kw swapped", "conv2d", {}, _conv(dw=lambda d, x, w, s, p: _dw_loop(d, x, w).transpose(0, 1, 3, 2)),
+     ("rows and columns swapped",)),
+    ("dw input not padded", "conv2d", {"padding": 1},
+     _conv(dw=lambda d, x, w, s, p: np.array([[sum(correlate2d(x[n, c], d[n, o], "valid") for n in range(len(x)))
+                                               for c in range(x.shape[1])] for o in range(w.shape[0])])),
+     ("without the forward padding",)),
+    ("dw stride ignored, scipy", "conv2d", {"stride": 2},
+     _conv(dw=lambda d, x, w, s, p: np.array([[sum(correlate2d(x[n, c], d[n, o], "valid") for n in range(len(x)))
+                                               for c in range(x.shape[1])] for o in range(w.shape[0])])),
+     ("dw ignores the stride",)),
+    ("dw stride ignored", "conv2d", {"stride": 2},
+     _conv(dw=lambda d, x, w, s, p: _dw_loop(d, x, w, s, p, use_stride=False)), ("dw ignores the stride",)),
+    ("db averaged", "conv2d", {}, _conv(db=lambda d, x, w, s, p: d.mean(axis=(0, 2, 3))), ("db is averaged",)),
+    ("dx cropped at the wrong side", "conv2d", {"padding": 1},
+     _conv(dx=lambda d, x, w, s, p: conv_backward(d, np.pad(x, ((0, 0), (0, 0), (p, p), (p, p))), w, s)[0]
+           [:, :, :x.shape[2], :x.shape[3]]), ("cropped at the wrong side",)),
+    ("max-pool ties split", "max_pool2d", {}, "split_ties", ("splits",)),
+    ("max-pool whole window", "max_pool2d", {"kernel_size": 2, "stride": 2},
+     lambda d, x, kernel_size, stride: np.pad(np.repeat(np.repeat(d, 2, 2), 2, 3),
+                                              ((0, 0), (0, 0), (0, x.shape[2] % 2), (0, x.shape[3] % 2))),
+     ("every element of the window",)),
+    ("max-pool padding not cropped", "max_pool2d", {"kernel_size": 3, "stride": 2, "padding": 1},
+     lambda d, x, kernel_size, stride, padding: max_pool_backward(
+         d, np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)), constant_values=-np.inf), 3, 2), ("not cropped",)),
+    ("avg-pool padding not cropped", "avg_pool2d", {"kernel_size": 3, "stride": 2, "padding": 1},
+     lambda d, x, kernel_size, stride, padding: avg_pool_backward(
+         d, np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1))), 3, 2), ("not cropped",)),
+    ("linear dw per sample", "linear", {}, lambda d, x, w: (d @ w, np.einsum("no,ni->noi", d, x)),
+     ("one gradient per sample",)),
+    ("relu mask from the delta", "relu", {}, lambda d, x: d * (d > 0), ("sign of the delta",)),
+    ("softmax wrong sign", "softmax_cross_entropy", {},
+     lambda z, y: (np.eye(z.shape[1])[y] - _softmax(z)) / len(y), ("wrong sign",)),
+    ("softmax one-hot not subtracted", "softmax_cross_entropy", {}, lambda z, y: _softmax(z) / len(y),
+     ("softmax alone",)),
+    ("softmax over the batch axis", "softmax_cross_entropy", {},
+     lambda z, y: (_softmax(z.T).T - np.eye(z.shape[1])[y]) / len(y), ("batch axis (axis=0)",)),
+    ("returned too many values", "relu", {}, lambda d, x: (d, d), ("returned 2 values",)),
+]
+
+
+def split_ties(delta, x, kernel_size=2):
+    k = kernel_size
+    dx = np.zeros_like(x)
+    for n, c, i, j in np.ndindex(*delta.shape):
+        window = x[n, c, i * k:i * k + k, j * k:j * k + k]
+        ties = window == window.max()
+        dx[n, c, i * k:i * k + k, j * k:j * k + k] += ties * delta[n, c, i, j] / ties.sum()
+    return dx
+
+
+@pytest.mark.parametrize("what, op, params, fn, keys", MORE_MISTAKES, ids=[m[0] for m in MORE_MISTAKES])
+def test_more_mistakes_are_named(what, op, params, fn, keys):
+    fn = globals()[fn] if isinstance(fn, str) else fn
+    words(tg.check_backward(fn, op, **params), *keys)

@@ -380,21 +380,19 @@ def _windows_of(x_pad, kernel, params, out_size):
     return win[:, :, :out_size[0], :out_size[1], ::d[0], ::d[1]]
 
 
-def _conv_dw_per_sample(x, delta, w_shape, params, pad=True, stride=True):
-    (ph, pw) = params["padding"] if pad else (0, 0)
-    x_pad = _pad(x, ph, pw)
-    if not stride:   # delta read as if it were the stride-1 output: the zeros never inserted
-        step = {**params, "stride": (1, 1)}
-        if x_pad.shape[2] - delta.shape[2] + 1 != w_shape[2] or x_pad.shape[3] - delta.shape[3] + 1 != w_shape[3]:
-            win = sliding_window_view(x_pad, delta.shape[2:], axis=(2, 3))[:, :, :w_shape[2], :w_shape[3]]
-            if win.shape[2:4] != w_shape[2:]:
-                return None
-            return np.einsum("ncijhw,nohw->nocij", win, delta)
-        params = step
-    win = _windows_of(x_pad, w_shape[2:], params, delta.shape[2:])
-    if win.shape[2:4] != delta.shape[2:]:
-        return None
+def _conv_dw_per_sample(x, delta, w_shape, params):
+    """conv2d's weight gradient of each sample (N, C_out, C_in, kH, kW): input windows times delta."""
+    (ph, pw) = params["padding"]
+    win = _windows_of(_pad(x, ph, pw), w_shape[2:], params, delta.shape[2:])
     return np.einsum("nchwij,nohw->nocij", win, delta)
+
+
+def _dw_correlation(x_in, g):
+    """sum over the batch of the valid correlation of x_in[n, c] with g[n, o]: (C_out, C_in, A, B),
+    uncropped (A = x_in's height - g's height + 1), as correlate2d(x, delta, "valid") gives it."""
+    if x_in.shape[2] < g.shape[2] or x_in.shape[3] < g.shape[3]:
+        return None
+    return np.einsum("ncabhw,nohw->ocab", sliding_window_view(x_in, g.shape[2:], axis=(2, 3)), g)
 
 
 def _assign_windows(delta, w, x_shape, params, order):
@@ -488,15 +486,17 @@ def _conv_mistakes(name, delta, case, params):
         yield ("dw is a convolution of the input with the delta (convolve2d, which rotates the delta by 180 "
                "degrees): the weight gradient is their CORRELATION (correlate2d(x_padded, delta, 'valid'))",
                lambda: _conv_dw_per_sample(x, delta[:, :, ::-1, ::-1], w.shape, params).sum(0))
-        if ph or pw:
-            yield ("dw uses the input without the forward padding: correlate the PADDED input with the delta",
-                   lambda: (lambda a: None if a is None else a.sum(0))(
-                       _conv_dw_per_sample(x, delta, w.shape, params, pad=False)))
-        if s != (1, 1):
-            yield ("dw ignores the stride: correlate the input with the delta spread out by stride-1 zeros "
-                   "(or read input windows at rows i*stride)",
-                   lambda: (lambda a: None if a is None else a.sum(0))(
-                       _conv_dw_per_sample(x, delta, w.shape, params, stride=False)))
+        if params["dilation"] == (1, 1):
+            kernel = (slice(None), slice(None), slice(kh), slice(kw))
+            if ph or pw:
+                yield ("dw uses the input without the forward padding: correlate the PADDED input with the delta",
+                       lambda: _dw_correlation(x, _spread(delta, s))[kernel])
+            if s != (1, 1):
+                stride_sentence = ("dw ignores the stride: correlate the padded input with the delta spread out "
+                                   "by stride-1 zeros (or read the input window of output (i, j) at rows "
+                                   "i*stride, columns j*stride)")
+                yield (stride_sentence, lambda: _dw_correlation(_pad(x, ph, pw), delta))
+                yield (stride_sentence, lambda: _dw_correlation(_pad(x, ph, pw), delta)[kernel])
     elif name == "db":
         yield from _bias_mistakes(delta, (0, 2, 3))
 
@@ -602,10 +602,7 @@ def _pool_mistakes(op, name, delta, case, params):
 
 def _linear_mistakes(name, delta, case):
     x, w = case["x"], case["w"]
-    if name == "dx":
-        yield ("dx uses the weight transposed the wrong way: with w laid out (out, in), dx = delta @ w",
-               lambda: delta @ w.T if delta.shape[1] == w.shape[1] else None)
-    elif name == "dw":
+    if name == "dw":
         N = x.shape[0]
         yield (f"dw is transposed, shape (in, out) = {w.shape[::-1]}: with w laid out (out, in) = {w.shape}, "
                f"dw = delta.T @ x", lambda: x.T @ delta)
@@ -748,7 +745,7 @@ def _diagnose(op, name, check, delta, case, params):
     for sentence, wrong in _mistakes(op, name, delta, case, params):
         try:
             candidate = wrong()
-        except (ValueError, IndexError):
+        except (ValueError, IndexError, TypeError):    # the formula does not apply to these shapes
             continue
         if _close(check.received, candidate):
             return sentence, True
@@ -854,11 +851,14 @@ def _check(op, cases, params, call, filename, shown, rtol, atol, forward=None):
     return BackwardReport(op, shown, False, diagnosis, checks, inputs)
 
 
-def check_backward(fn, op, *, x=None, w=None, b=None, delta=None, labels=None, seed=0, rtol=1e-5,
-                   atol=1e-7, **op_params):
+def check_backward(fn, op, *, x=None, w=None, b=None, delta=None, logits=None, labels=None, seed=0,
+                   rtol=1e-5, atol=1e-7, **op_params):
     """Check the learner's backward function `fn` for `op` (see the module docstring for the calling
-    conventions) on small random float64 inputs, or on the learner's own x / w / delta. Returns a
-    BackwardReport; it raises only when fn cannot be called as documented."""
+    conventions) on small random float64 inputs, or on the learner's own x / w / delta (logits /
+    labels for softmax_cross_entropy). Returns a BackwardReport; it raises only when fn cannot be
+    called as documented."""
+    if logits is not None:
+        x = logits
     if not callable(fn):
         raise TypeError(f"check_backward: fn must be a function, got {type(fn).__name__}")
     params = _normalise_params(op, op_params) if op in OPS else None
