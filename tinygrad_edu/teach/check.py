@@ -176,7 +176,7 @@ def _conv_cases(params, rng, kernel_size=None):
     not read by the forward (the stride remainder)."""
     s, d, g = params["stride"], params["dilation"], params["groups"]
     p = params["padding"]
-    shapes = []   # (N, C_in, C_out, kernel, H, W)
+    shapes = []   # (N, C_in, C_out, kernel)
     kernels = [_pair(kernel_size)] * 3 if kernel_size is not None else [(3, 3), (2, 3), (3, 2)]
     for n, c_in, c_out, k in ((2, 3, 4, kernels[0]), (3, 2, 2, kernels[1]), (2, 2, 3, kernels[2])):
         shapes.append((n, c_in * g, c_out * g, k))
