@@ -22,6 +22,7 @@ from .data import datasets
 from .teach.gradcheck import GradcheckError, gradcheck, gradgradcheck
 from .teach.explain import explain
 from .teach.summary import summary
+from .teach.check import BackwardReport, check_backward, check_layer
 from .viz import draw_graph
 
 # The flat module names that docs/api.md and earlier code use (tinygrad_edu.optim,

@@ -406,9 +406,89 @@ def run_animate(args):
     return 0
 
 
+# ---- check ------------------------------------------------------------------------------------
+def add_check_command(subparsers):
+    from .teach.check import OPS
+
+    parser = subparsers.add_parser(
+        "check", help="check your own NumPy backward function and say what is wrong with it",
+        description="Call FUNCTION from FILE.py on small random inputs, compare what it returns with "
+                    "tinygrad_edu's gradients, and name the mistake when it is wrong. Exit status 0 "
+                    "only when it is correct. FUNCTION is called as check_backward calls it (conv2d: "
+                    "fn(delta, x, w, stride=, padding=, ...) -> dx or (dx, dw, db)); with --forward it is "
+                    "the course-style backward_fn(dout, cache) and --forward names forward_fn.",
+        epilog="example: tinygrad-edu check my_cnn.py:conv_backward --op conv2d --stride 2 --padding 1")
+    parser.add_argument("target", metavar="FILE.py:FUNCTION", help="the file and the function in it to check")
+    parser.add_argument("--op", required=True, choices=OPS, help="the operation FUNCTION is the backward of")
+    parser.add_argument("--forward", metavar="FUNCTION", default=None,
+                        help="course style: the forward function in the same file, returning (out, cache)")
+    parser.add_argument("--stride", type=int_or_pair, default=None,
+                        help="an int or a pair like 2,1 (conv2d: default 1; pools: the kernel size)")
+    parser.add_argument("--padding", type=int_or_pair, default=None, help="an int or a pair (default 0)")
+    parser.add_argument("--dilation", type=int_or_pair, default=None, help="conv2d (default 1)")
+    parser.add_argument("--groups", type=positive_int, default=None, help="conv2d (default 1)")
+    parser.add_argument("--kernel-size", type=int_or_pair, default=None,
+                        help="pools: the window (default 2); conv2d: the kernel of the test inputs")
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="seed of the random inputs (default: 0)")
+    parser.set_defaults(run=run_check)
+
+
+def load_function(target, name=None):
+    """FILE.py:FUNCTION (or FILE.py and a separate name) -> the function; any failure is a CommandError."""
+    import importlib.util
+
+    path, colon, function = target.rpartition(":")
+    if name is not None:
+        path, function = (path if colon else target), name
+    elif not colon or not path or not function:
+        raise CommandError(f"expected FILE.py:FUNCTION, got {target!r}")
+    file = Path(path)
+    if file.suffix != ".py":
+        raise CommandError(f"{path!r} is not a Python file (expected FILE.py:FUNCTION)")
+    if not file.is_file():
+        raise CommandError(f"file {path!r} does not exist")
+    spec = importlib.util.spec_from_file_location(f"_learner_{file.stem}", file)
+    module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(file.resolve().parent))     # so the file can import its neighbours
+    try:
+        spec.loader.exec_module(module)
+    except SyntaxError as error:
+        raise CommandError(f"could not load {path}: SyntaxError at line {error.lineno}: {error.msg}") from None
+    except Exception as error:                          # noqa: BLE001 - the learner's file, reported in one line
+        raise CommandError(f"could not load {path}: {type(error).__name__}: {error}") from None
+    finally:
+        sys.path.remove(str(file.resolve().parent))
+    fn = getattr(module, function, None)
+    if not callable(fn):
+        defined = sorted(n for n, v in vars(module).items()
+                         if callable(v) and getattr(v, "__module__", None) == module.__name__)
+        raise CommandError(f"{path} has no function {function!r}"
+                           + (f" (it defines: {', '.join(defined)})" if defined else ""))
+    return fn
+
+
+def run_check(args):
+    from .teach.check import check_backward, check_layer
+
+    fn = load_function(args.target)
+    params = {key: value for key, value in (("stride", args.stride), ("padding", args.padding),
+                                            ("dilation", args.dilation), ("groups", args.groups),
+                                            ("kernel_size", args.kernel_size)) if value is not None}
+    try:
+        if args.forward is not None:
+            forward = load_function(args.target, args.forward)
+            report = check_layer(forward, fn, args.op, seed=args.seed, **params)
+        else:
+            report = check_backward(fn, args.op, seed=args.seed, **params)
+    except (TypeError, ValueError) as error:   # the function cannot be called as documented
+        raise CommandError(str(error).removeprefix("check_backward: ").removeprefix("check_layer: ")) from None
+    print(report)
+    return 0 if report.ok else 1
+
+
 # ---- the command ------------------------------------------------------------------------------
 COMMANDS = [add_train_command, add_evaluate_command, add_export_command, add_summary_command, add_graph_command,
-            add_explain_command, add_animate_command]
+            add_explain_command, add_animate_command, add_check_command]
 
 
 def build_parser():
