@@ -32,6 +32,19 @@ def tensor_arg(x, op, what):
     raise TypeError(f"{op}: {what} must be a Tensor or an ndarray, got {type(x).__name__}")
 
 
+def float_arg(x, op, what):
+    """tensor_arg for ops that only make sense on real numbers (exp, division, weights): an
+    integer or bool tensor is a TypeError that says how to cast it, and for uint8 (image pixels)
+    that they are usually scaled to [0, 1] first."""
+    x = tensor_arg(x, op, what)
+    if x.dtype.kind != "f":
+        hint = (f"uint8 looks like raw pixels: use {what}.astype(np.float32) / 255"
+                if x.dtype == np.uint8 else f"cast with {what}.astype(np.float32)")
+        raise TypeError(f"{op}: {what} must be floating point, got dtype {x.dtype} (shape {x.shape}); "
+                        f"{hint}")
+    return x
+
+
 def _is_int(v):
     if type(v) is int:      # the usual case, first: an isinstance check against an ABC is slow
         return True
@@ -220,27 +233,28 @@ def relu(x):
 
 
 # ---- softmax and cross-entropy ----------------------------------------------------------------
-def _axis(x, axis, op):
-    if not _is_int(axis) or not -max(x.ndim, 1) <= axis < max(x.ndim, 1):
-        raise ValueError(f"{op}: axis {axis!r} is out of range for a tensor of shape {x.shape}")
-    return int(axis) % max(x.ndim, 1)
+def _one_axis(x, axis, op):
+    """The single axis softmax-like ops run along, as a tuple: (a,) or, for a 0-d tensor, ()."""
+    if not _is_int(axis):
+        raise TypeError(f"{op}: axis must be an int, got {axis!r}")
+    return normalize_axis(axis, x.ndim, op)
 
 
 def softmax(x, axis=-1):
-    x = tensor_arg(x, "softmax", "x")
-    return softmax_(x, axis=_axis(x, axis, "softmax"))
+    x = float_arg(x, "softmax", "x")
+    return softmax_(x, axis=_one_axis(x, axis, "softmax"))
 
 
 def log_softmax(x, axis=-1):
-    x = tensor_arg(x, "log_softmax", "x")
-    return log_softmax_(x, axis=_axis(x, axis, "log_softmax"))
+    x = float_arg(x, "log_softmax", "x")
+    return log_softmax_(x, axis=_one_axis(x, axis, "log_softmax"))
 
 
 def cross_entropy(logits, target, reduction="mean"):
     """Softmax cross-entropy of logits (N, C) against integer class indices (N,) in [0, C), fused
     with log-softmax so it stays finite for logits of any magnitude. reduction: mean, sum, none."""
     op = "cross_entropy"
-    logits = tensor_arg(logits, op, "logits")
+    logits = float_arg(logits, op, "logits")
     if logits.ndim != 2:
         raise ValueError(f"{op}: logits must have shape (N, C), got {logits.shape}")
     N, C = logits.shape
@@ -263,17 +277,42 @@ def cross_entropy(logits, target, reduction="mean"):
 
 
 # ---- Tensor methods ---------------------------------------------------------------------------
+def _axis_index(a, ndim, op):
+    """One axis -> its non-negative index. A 0-d tensor accepts 0 and -1 as PyTorch does (its
+    one 'axis' is the scalar itself), and gives None: there is no axis to name to NumPy."""
+    if not _is_int(a):
+        raise TypeError(f"{op}: an axis must be an int, got {a!r}")
+    if not -max(ndim, 1) <= a < max(ndim, 1):
+        raise ValueError(f"{op}: axis {a} is out of range for a tensor with {ndim} dimensions "
+                         f"(valid: {-max(ndim, 1)} to {max(ndim, 1) - 1})")
+    return int(a) % ndim if ndim else None
+
+
 def normalize_axis(axis, ndim, op):
-    """An int, a tuple or None -> a sorted tuple of non-negative axes, or None."""
+    """An int, a tuple or None -> a sorted tuple of non-negative axes, or None. For a 0-d tensor
+    axis 0 or -1 gives (): reducing the scalar over 'its axis' leaves it as it is (PyTorch)."""
     if axis is None:
         return None
-    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
-    out = []
-    for a in axes:
-        if not -ndim <= a < max(ndim, 1):
-            raise ValueError(f"{op}: axis {a} is out of range for a tensor with {ndim} dimensions")
-        out.append(int(a) % max(ndim, 1))
+    axes = (axis,) if _is_int(axis) else tuple(axis) if isinstance(axis, (tuple, list)) else axis
+    if not isinstance(axes, tuple):
+        raise TypeError(f"{op}: axis must be an int, a tuple of ints or None, got {axis!r}")
+    out = [_axis_index(a, ndim, op) for a in axes]
+    out = [a for a in out if a is not None]
+    if len(set(out)) != len(out):
+        raise ValueError(f"{op}: axis {axis!r} names an axis twice (tensor with {ndim} dimensions)")
     return tuple(sorted(out))
+
+
+def normalize_permutation(axes, ndim, op):
+    """transpose's axes (negative allowed) -> non-negative ints, in their order: a permutation of
+    range(ndim). Normalised here so that its VJP's inverse (argsort) is the right one."""
+    if not axes:
+        return None
+    out = tuple(_axis_index(a, ndim, op) for a in axes)
+    if len(out) != ndim or sorted(out) != list(range(ndim)):
+        raise ValueError(f"{op}: axes {tuple(axes)} are not a permutation of the {ndim} axes of a "
+                         f"tensor with {ndim} dimensions")
+    return out
 
 
 def _reduction(op):
@@ -296,14 +335,27 @@ def _plain_index(index):
     return index
 
 
+def _tensor_list(tensors, op):
+    if isinstance(tensors, (Tensor, np.ndarray)):
+        raise TypeError(f"{op}: takes a list of tensors, got a single {type(tensors).__name__}; "
+                        f"wrap it in a list: {op}([a, b])")
+    tensors = [tensor_arg(t, op, "each tensor") for t in tensors]
+    if not tensors:
+        raise ValueError(f"{op}: needs at least one tensor, got an empty list")
+    return tensors
+
+
 def concatenate(tensors, axis=0):
-    tensors = [t if isinstance(t, Tensor) else Tensor(t) for t in tensors]
-    return concatenate_(*tensors, axis=normalize_axis(axis, tensors[0].ndim, "concatenate")[0])
+    tensors = _tensor_list(tensors, "concatenate")
+    if tensors[0].ndim == 0:
+        raise ValueError("concatenate: 0-d tensors have no axis to join along; use stack to make "
+                         "a 1-D tensor of them")
+    return concatenate_(*tensors, axis=_axis_index(axis, tensors[0].ndim, "concatenate"))
 
 
 def stack(tensors, axis=0):
-    tensors = [t if isinstance(t, Tensor) else Tensor(t) for t in tensors]
-    return stack_(*tensors, axis=normalize_axis(axis, tensors[0].ndim + 1, "stack")[0])
+    tensors = _tensor_list(tensors, "stack")
+    return stack_(*tensors, axis=_axis_index(axis, tensors[0].ndim + 1, "stack"))
 
 
 def _compare(ufunc):
@@ -333,5 +385,6 @@ Tensor.__getitem__ = lambda a, index: getitem(a, index=_plain_index(index))
 
 Tensor.sum, Tensor.mean, Tensor.max = _reduction(sum_), _reduction(mean), _reduction(max_)
 Tensor.reshape = lambda a, *shape: reshape(a, shape=_shape_args(shape))
-Tensor.transpose = lambda a, *axes: transpose(a, axes=_shape_args(axes) or None)
+Tensor.transpose = lambda a, *axes: transpose(a, axes=normalize_permutation(_shape_args(axes), a.ndim,
+                                                                          "transpose"))
 Tensor.T = property(lambda a: transpose(a, axes=None))

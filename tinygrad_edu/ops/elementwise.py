@@ -29,9 +29,30 @@ defvjp(div, lambda g, ans, x, y: g / y,
        rules=("g / y", "-g * ans / y"))
 
 power = primitive(np.power, "pow")
-defvjp(power, lambda g, ans, x, y: g * y * x ** (y - 1),
-              lambda g, ans, x, y: g * ans * log(where_(x == 0, 1, x)),  # 0**y: no slope in y (as PyTorch)
-       rules=("g * y * x**(y-1)", "g * ans * log(x)  (0 where x = 0)"))
+
+
+# At x = 0 the textbook formulas meet 0 * inf. The rule there is PyTorch's (checked with torch):
+#   d/dx x**y = y * x**(y-1), but 0 where y == 0 (x**0 is the constant 1, also at x = 0);
+#   d/dy x**y = x**y * log(x), but 0 where x == 0 and y >= 0 (0**y is flat in y there);
+#   for x == 0 and y < 0 it stays x**y * log(x) = inf * -inf = -inf (at x = -0.0: +inf).
+# The masked places also get a harmless operand (exponent 0, log(1)), so that no inf or NaN is
+# made and then thrown away, and so that the second derivative there is 0 too.
+def _pow_vjp_x(g, ans, x, y):
+    y_is_0 = y.data == 0
+    if not y_is_0.any():
+        return g * y * x ** (y - 1)
+    return where_(y_is_0, 0, g * y * x ** (where_(y_is_0, 1, y) - 1))
+
+
+def _pow_vjp_y(g, ans, x, y):
+    flat = (x.data == 0) & (y.data >= 0)
+    if not flat.any():
+        return g * ans * log(x)
+    return where_(flat, 0, g * ans * log(where_(flat, 1, x)))
+
+
+defvjp(power, _pow_vjp_x, _pow_vjp_y,
+       rules=("g * y * x**(y-1)  (0 where y = 0)", "g * ans * log(x)  (0 where x = 0 and y >= 0)"))
 
 
 def _tie_share(x, y, dtype):
