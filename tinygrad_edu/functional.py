@@ -63,7 +63,32 @@ def pair(value, op, name, minimum=0):
 
 def _check_rank(t, rank, op, what, layout):
     if t.ndim != rank:
-        raise ValueError(f"{op}: {what} must have {rank} dimensions {layout}, got shape {t.shape}")
+        hint = ""
+        if what == "x" and rank == 4 and t.ndim == 3:     # the learner's usual case: one image
+            hint = ("; a single image without the batch axis? use x.unsqueeze(0) (or x[None]) "
+                    "to make a batch of one")
+        elif what == "x" and rank == 4 and t.ndim == 2:
+            hint = "; a single-channel image without batch and channel axes? use x[None, None]"
+        raise ValueError(f"{op}: {what} must have {rank} dimensions {layout}, got shape {t.shape}{hint}")
+
+
+def _channels_hint(x, weight, groups, op):
+    """When conv2d's channels disagree, the layouts a learner from TensorFlow/Keras (or from
+    images loaded as H x W x C) probably used, and the permute that turns them into PyTorch's:
+    x channels-last (N, H, W, C), weight (kH, kW, C_in, C_out) (HWIO, also written HWCN) or
+    (C_out, kH, kW, C_in) (OHWI). The first combination whose channels agree is the guess."""
+    x_layouts = [(x.shape[1], ""), (x.shape[3], "input looks channels-last (N, H, W, C); conv2d wants "
+                                                "(N, C, H, W): use x.permute(0, 3, 1, 2)")]
+    w_layouts = [(weight.shape[1], ""),
+                 (weight.shape[2], "weight looks like (kH, kW, C_in, C_out) (HWIO, TensorFlow's layout); "
+                                   "conv2d wants (C_out, C_in/groups, kH, kW): use weight.permute(3, 2, 0, 1)"),
+                 (weight.shape[3], "weight looks like (C_out, kH, kW, C_in) (OHWI); conv2d wants "
+                                   "(C_out, C_in/groups, kH, kW): use weight.permute(0, 3, 1, 2)")]
+    for channels, x_hint in x_layouts:
+        for per_group, w_hint in w_layouts:
+            if (x_hint or w_hint) and channels == per_group * groups:
+                return " (" + "; ".join(h for h in (x_hint, w_hint) if h) + ")"
+    return ""
 
 
 def _check_groups(groups, op):
@@ -102,7 +127,7 @@ def _check_kernel_fits(x_shape, padding, kernel, dilation, op):
 def _conv_args(x, weight, groups, stride, dilation, op, weight_layout):
     """The checks conv2d and conv_transpose2d share: 4-D x and weight, groups dividing x's
     channels, stride and dilation as pairs."""
-    x, weight = tensor_arg(x, op, "x"), tensor_arg(weight, op, "weight")
+    x, weight = float_arg(x, op, "x"), float_arg(weight, op, "weight")
     _check_rank(x, 4, op, "x", "(N, C_in, H, W)")
     _check_rank(weight, 4, op, "weight", weight_layout)
     groups = _check_groups(groups, op)
@@ -129,7 +154,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
         raise ValueError(
             f"{op}: the input has {C_in} channels (x shape {x.shape}) but the weight expects "
             f"{C_per_group * groups} = {C_per_group} per group x groups={groups} (weight shape "
-            f"{weight.shape}, layout (C_out, C_in/groups, kH, kW))")
+            f"{weight.shape}, layout (C_out, C_in/groups, kH, kW))" + _channels_hint(x, weight, groups, op))
     padding = conv_padding(padding, (kH, kW), stride, dilation, op)
     _check_kernel_fits(x.shape, padding, (kH, kW), dilation, op)
     bias = _check_bias(bias, C_out, op, "output channel")
@@ -185,10 +210,8 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
 
 # ---- pooling ----------------------------------------------------------------------------------
 def _pool_args(x, kernel_size, stride, padding, op):
-    x = tensor_arg(x, op, "x")
+    x = float_arg(x, op, "x")
     _check_rank(x, 4, op, "x", "(N, C, H, W)")
-    if not np.issubdtype(x.dtype, np.floating):
-        raise TypeError(f"{op}: x must be floating point, got dtype {x.dtype}")
     kernel_size = pair(kernel_size, op, "kernel_size", 1)
     stride = kernel_size if stride is None else pair(stride, op, "stride", 1)
     padding = pair(padding, op, "padding", 0)
@@ -215,16 +238,26 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0):
 def linear(x, weight, bias=None):
     """x (..., in) @ weight.T (in, out) + bias (out,) -> (..., out)."""
     op = "linear"
-    x, weight = tensor_arg(x, op, "x"), tensor_arg(weight, op, "weight")
+    x, weight = float_arg(x, op, "x"), float_arg(weight, op, "weight")
     _check_rank(weight, 2, op, "weight", "(out_features, in_features)")
     if x.ndim < 1 or x.shape[-1] != weight.shape[1]:
         raise ValueError(f"{op}: x {x.shape} @ weight.T {weight.shape[::-1]} do not match: x's last axis "
                          f"must equal the weight's in_features {weight.shape[1]} (weight shape "
-                         f"{weight.shape}, layout (out_features, in_features))")
+                         f"{weight.shape}, layout (out_features, in_features))" + _linear_hint(x, weight))
     y = x @ transpose(weight, axes=(1, 0))
     if bias is None:
         return y
     return y + _check_bias(bias, weight.shape[0], op, "output feature")
+
+
+def _linear_hint(x, weight):
+    out_features, in_features = weight.shape
+    if x.ndim > 2 and int(np.prod(x.shape[1:])) == in_features:
+        return f" (x is not flattened: use x.reshape({x.shape[0]}, -1) to make it ({x.shape[0]}, {in_features}))"
+    if x.ndim >= 1 and x.shape[-1] == out_features:
+        return (" (the weight looks transposed, (in_features, out_features) as in x @ W; F.linear "
+                "wants (out_features, in_features): pass weight.T)")
+    return ""
 
 
 def relu(x):
@@ -264,8 +297,10 @@ def cross_entropy(logits, target, reduction="mean"):
     if not isinstance(target, np.ndarray):
         target = np.asarray(target)
     if target.dtype == bool or not np.issubdtype(target.dtype, np.integer):
+        hint = ("for one-hot targets pass target.argmax(axis=1)" if target.ndim == 2 else
+                "for class indices stored as floats use target.astype(np.int64)")
         raise TypeError(f"{op}: target must hold integer class indices, got dtype {target.dtype} "
-                        f"(shape {target.shape}); for one-hot targets pass target.argmax(axis=1)")
+                        f"(shape {target.shape}); {hint}")
     if target.shape != (N,):
         raise ValueError(f"{op}: target must have shape ({N},), one class index per row of logits "
                          f"{logits.shape}, got shape {target.shape}")
