@@ -14,16 +14,22 @@ from .reduce import sum_
 from .shape import reshape
 
 
+def _max(x, axis):
+    """The max to shift by, kept as a size-1 axis; over a size-0 tensor there is nothing to
+    shift, and the softmax of nothing is nothing (PyTorch), not NumPy's 'no identity' error."""
+    return np.max(x, axis=axis, keepdims=True, initial=-np.inf)
+
+
 def _log_softmax(x, axis):
     """x - max - log(sum(exp(x - max))): shifting by the row's max keeps exp from overflowing."""
-    shifted = np.asarray(x - np.max(x, axis=axis, keepdims=True))   # 0-d: an array, not a scalar
+    shifted = np.asarray(x - _max(x, axis))           # 0-d: an array, not a scalar
     e = np.exp(shifted)
     shifted -= np.log(np.sum(e, axis=axis, keepdims=True))
     return shifted
 
 
 def _softmax(x, axis):
-    e = np.asarray(x - np.max(x, axis=axis, keepdims=True))   # 0-d: an array, so exp can work in place
+    e = np.asarray(x - _max(x, axis))                 # 0-d: an array, so exp can work in place
     np.exp(e, out=e)
     e /= np.sum(e, axis=axis, keepdims=True)
     return e
