@@ -332,3 +332,31 @@ def test_a_scope_names_the_layer_once_with_its_full_name():
         with tg.scope("block"):
             with tg.scope("fc"):
                 F.linear(np.zeros((2, 3)), np.zeros((4, 5)))
+
+
+# ---- found by running tinygrad's and teenygrad's test_ops.py through a name-mapping shim ---------
+def test_an_axis_out_of_range_is_both_indexerror_as_pytorch_and_valueerror_as_numpy():
+    x = T(np.ones((2, 3)))
+    for error in (IndexError, ValueError):
+        with pytest.raises(error, match=r"^sum: axis 2 is out of range for a tensor with 2 dimensions \(valid: -2 to 1\)$"):
+            x.sum(axis=2)
+    with pytest.raises(IndexError, match="stack: axis 77 is out of range"):
+        tg.stack([x], axis=77)
+
+
+def test_an_index_out_of_bounds_names_getitem_and_the_shape():
+    with pytest.raises(IndexError, match=re.escape("getitem: index 5 is out of bounds for axis 0 with size 2 "
+                                                   "(tensor shape (2, 3))")):
+        T(np.ones((2, 3)))[5]
+    assert [row.shape for row in T(np.ones((2, 3)))] == [(3,), (3,)]     # iteration still stops
+
+
+def test_a_float_index_says_a_list_makes_a_float32_tensor():
+    with pytest.raises(IndexError, match=re.escape(
+            "(tensor shape (3,)); a float index: Tensor([...]) of a Python list is float32, so index with "
+            "np.array([...]) or index.astype(np.int64)")):
+        T([1.0, 2.0, 3.0])[tg.Tensor([0, 1])]
+
+
+def test_reshape_takes_pytorchs_shape_keyword():
+    assert T(np.ones((2, 3))).reshape(shape=(3, 2)).shape == (3, 2)

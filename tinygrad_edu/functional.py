@@ -317,8 +317,8 @@ def _axis_index(a, ndim, op):
     one 'axis' is the scalar itself), and gives None: there is no axis to name to NumPy."""
     if not _is_int(a):
         raise TypeError(f"{op}: an axis must be an int, got {a!r}")
-    if not -max(ndim, 1) <= a < max(ndim, 1):
-        raise ValueError(f"{op}: axis {a} is out of range for a tensor with {ndim} dimensions "
+    if not -max(ndim, 1) <= a < max(ndim, 1):   # NumPy's AxisError: both an IndexError (PyTorch) and a ValueError
+        raise np.exceptions.AxisError(f"{op}: axis {a} is out of range for a tensor with {ndim} dimensions "
                          f"(valid: {-max(ndim, 1)} to {max(ndim, 1) - 1})")
     return int(a) % ndim if ndim else None
 
@@ -357,7 +357,9 @@ def _reduction(op):
     return method
 
 
-def _shape_args(args):
+def _shape_args(args, **unknown):
+    if unknown:                                   # reshape(a, shape=...) is PyTorch's keyword
+        raise TypeError(f"reshape: unexpected keyword {', '.join(unknown)}")
     return tuple(args[0]) if len(args) == 1 and isinstance(args[0], (tuple, list)) else tuple(args)
 
 
@@ -378,6 +380,20 @@ def _tensor_list(tensors, op):
     if not tensors:
         raise ValueError(f"{op}: needs at least one tensor, got an empty list")
     return tensors
+
+
+def _getitem(a, index):
+    """t[index], NumPy's semantics; NumPy's IndexError told with the op's name and the shape."""
+    plain = _plain_index(index)
+    try:
+        return getitem(a, index=plain)
+    except IndexError as error:
+        hint = ""
+        parts = plain if isinstance(plain, tuple) else (plain,)
+        if any(isinstance(i, np.ndarray) and i.dtype.kind == "f" for i in parts):
+            hint = ("; a float index: Tensor([...]) of a Python list is float32, so index with "
+                    "np.array([...]) or index.astype(np.int64)")
+        raise IndexError(f"getitem: {error} (tensor shape {a.shape}){hint}") from None
 
 
 def concatenate(tensors, axis=0):
@@ -416,10 +432,10 @@ Tensor.tanh, Tensor.sigmoid, Tensor.relu, Tensor.abs = tanh, sigmoid, _relu, abs
 Tensor.astype = lambda a, dtype: a if a.dtype == dtype else astype(a, dtype=np.dtype(dtype))
 Tensor.float = lambda a: a.astype(np.float32)
 Tensor.double = lambda a: a.astype(np.float64)
-Tensor.__getitem__ = lambda a, index: getitem(a, index=_plain_index(index))
+Tensor.__getitem__ = _getitem
 
 Tensor.sum, Tensor.mean, Tensor.max = _reduction(sum_), _reduction(mean), _reduction(max_)
-Tensor.reshape = lambda a, *shape: reshape(a, shape=_shape_args(shape))
+Tensor.reshape = lambda a, *shape, **kw: reshape(a, shape=_shape_args(shape or (kw.pop("shape"),), **kw))
 Tensor.transpose = lambda a, *axes: transpose(a, axes=normalize_permutation(_shape_args(axes), a.ndim,
                                                                           "transpose"))
 Tensor.T = property(lambda a: transpose(a, axes=None))
