@@ -360,3 +360,29 @@ def test_a_float_index_says_a_list_makes_a_float32_tensor():
 
 def test_reshape_takes_pytorchs_shape_keyword():
     assert T(np.ones((2, 3))).reshape(shape=(3, 2)).shape == (3, 2)
+
+
+# ---- found by probing edge cases against PyTorch -------------------------------------------------
+def test_maximum_with_nan_sends_the_gradient_to_both_as_pytorch():
+    x, y = T([1.0, np.nan, 2.0]), T([np.nan, 0.0, 2.0])
+    gx, gy = grad_of(lambda a, b: tg.maximum(a, b).sum(), x, y)
+    np.testing.assert_array_equal(gx, [1.0, 1.0, 0.5])          # torch.maximum: NaN loses no gradient
+    np.testing.assert_array_equal(gy, [1.0, 1.0, 0.5])
+
+
+def test_max_of_a_slice_with_nan_sends_its_gradient_to_the_nans_as_torch_max():
+    x = T([1.0, np.nan, 2.0, np.nan])
+    np.testing.assert_array_equal(grad_of(lambda a: a.max(), x)[0], [0.0, 0.5, 0.0, 0.5])
+    x = T([[1.0, np.nan], [2.0, 3.0]])
+    np.testing.assert_array_equal(grad_of(lambda a: a.max(axis=1).sum(), x)[0], [[0, 1], [0, 1]])
+
+
+def test_nan_rules_agree_with_torch():
+    torch = pytest.importorskip("torch")
+    a = torch.tensor([1.0, np.nan, 2.0], dtype=torch.float64, requires_grad=True)
+    b = torch.tensor([np.nan, 0.0, 2.0], dtype=torch.float64, requires_grad=True)
+    ga, gb = torch.autograd.grad(torch.maximum(a, b).sum(), (a, b))
+    np.testing.assert_array_equal(ga.numpy(), [1.0, 1.0, 0.5])
+    np.testing.assert_array_equal(gb.numpy(), [1.0, 1.0, 0.5])
+    x = torch.tensor([1.0, np.nan, 2.0, np.nan], dtype=torch.float64, requires_grad=True)
+    np.testing.assert_array_equal(torch.autograd.grad(x.max(), x)[0].numpy(), [0.0, 0.5, 0.0, 0.5])

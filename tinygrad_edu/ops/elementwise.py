@@ -56,14 +56,16 @@ defvjp(power, _pow_vjp_x, _pow_vjp_y,
 
 
 def _tie_share(x, y, dtype):
-    """How much of the gradient of max(x, y) goes to x: 1 where x wins, 1/2 on a tie (as PyTorch)."""
-    return Tensor(((x.data > y.data) + 0.5 * (x.data == y.data)).astype(dtype))
+    """How much of the gradient of max(x, y) goes to x: 1 where x wins, 1/2 on a tie, 0 where
+    y wins, as PyTorch. Where either is NaN (the result is NaN) neither wins: both get all of it,
+    as in PyTorch, so the NaN's gradient is not silently lost."""
+    return Tensor((1.0 - (x.data < y.data) - 0.5 * (x.data == y.data)).astype(dtype))
 
 
 maximum = primitive(np.maximum, "maximum")
 defvjp(maximum, lambda g, ans, x, y: g * _tie_share(x, y, g.dtype),
                 lambda g, ans, x, y: g * _tie_share(y, x, g.dtype),
-       rules=("g where x > y (ties: half)", "g where y > x (ties: half)"))
+       rules=("g where x > y (ties: half; NaN: all)", "g where y > x (ties: half; NaN: all)"))
 
 where_ = primitive(np.where, "where")
 defvjp(where_, None,                                          # the condition has no gradient

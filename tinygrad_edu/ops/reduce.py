@@ -45,8 +45,11 @@ defvjp(mean, lambda g, ans, x, axis=None, keepdims=False:
 
 
 def _max_share(x, ans, axis):
-    """1/(number of maxima) at each maximal element of its slice, 0 elsewhere: ties split equally."""
-    is_max = x.data == np.max(x.data, axis=axis, keepdims=True)
+    """1/(number of maxima) at each maximal element of its slice, 0 elsewhere: ties split equally.
+    A slice holding NaN has NaN as its max, and its gradient goes to its NaNs (as torch.max()
+    does), rather than 0/0 = NaN to every element of the slice."""
+    m = np.max(x.data, axis=axis, keepdims=True)
+    is_max = (x.data == m) | (np.isnan(x.data) & np.isnan(m))
     return Tensor((is_max / is_max.sum(axis=axis, keepdims=True)).astype(x.dtype))
 
 
