@@ -386,3 +386,12 @@ def test_nan_rules_agree_with_torch():
     np.testing.assert_array_equal(gb.numpy(), [1.0, 1.0, 0.5])
     x = torch.tensor([1.0, np.nan, 2.0, np.nan], dtype=torch.float64, requires_grad=True)
     np.testing.assert_array_equal(torch.autograd.grad(x.max(), x)[0].numpy(), [0.0, 0.5, 0.0, 0.5])
+
+
+def test_pow_gradients_pass_gradcheck_of_orders_1_and_2_where_y_is_0_and_x_is_not():
+    # x**y at y = 0 with x != 0 is smooth: d2/dxdy = x**(y-1) * (1 + y*log(x)) = 1/x there
+    # (PyTorch's double backward gives 0: it masks dx wherever y == 0; we mask only at x == 0)
+    x, y = T([2.0, 0.5, 3.0]), T([0.0, 0.0, 1.5])
+    assert tg.gradcheck(lambda a, b: a ** b, [x, y], second_order=True)
+    (gx,) = tg.grad((x ** y).sum(), x, create_graph=True)
+    np.testing.assert_allclose(tg.grad(gx.sum(), y)[0].data[:2], [0.5, 2.0])

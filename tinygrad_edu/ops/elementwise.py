@@ -32,16 +32,17 @@ power = primitive(np.power, "pow")
 
 
 # At x = 0 the textbook formulas meet 0 * inf. The rule there is PyTorch's (checked with torch):
-#   d/dx x**y = y * x**(y-1), but 0 where y == 0 (x**0 is the constant 1, also at x = 0);
+#   d/dx x**y = y * x**(y-1), but 0 where y == 0 (x**0 is the constant 1, also at x = 0; only
+#     x = 0 needs the mask, so elsewhere the formula, and its derivative in y, stay exact);
 #   d/dy x**y = x**y * log(x), but 0 where x == 0 and y >= 0 (0**y is flat in y there);
 #   for x == 0 and y < 0 it stays x**y * log(x) = inf * -inf = -inf (at x = -0.0: +inf).
 # The masked places also get a harmless operand (exponent 0, log(1)), so that no inf or NaN is
 # made and then thrown away, and so that the second derivative there is 0 too.
 def _pow_vjp_x(g, ans, x, y):
-    y_is_0 = y.data == 0
-    if not y_is_0.any():
+    flat = (y.data == 0) & (x.data == 0)
+    if not flat.any():
         return g * y * x ** (y - 1)
-    return where_(y_is_0, 0, g * y * x ** (where_(y_is_0, 1, y) - 1))
+    return where_(flat, 0, g * y * x ** (where_(flat, 1, y) - 1))
 
 
 def _pow_vjp_y(g, ans, x, y):
@@ -52,7 +53,7 @@ def _pow_vjp_y(g, ans, x, y):
 
 
 defvjp(power, _pow_vjp_x, _pow_vjp_y,
-       rules=("g * y * x**(y-1)  (0 where y = 0)", "g * ans * log(x)  (0 where x = 0 and y >= 0)"))
+       rules=("g * y * x**(y-1)  (0 where y = 0, also at x = 0)", "g * ans * log(x)  (0 where x = 0 and y >= 0)"))
 
 
 def _tie_share(x, y, dtype):
