@@ -341,14 +341,16 @@ def test_conv2d_over_random_stride_padding_dilation_groups(case, bias, seed):
             arrays(seed, *shapes), seed)
 
 
-@fuzz(30)
-@given(case=conv_case(), seed=seeds)
-def test_conv_transpose2d_over_random_stride_padding_dilation_groups(case, seed):
+@fuzz(40)
+@given(case=conv_case(), seed=seeds, data=st.data())
+def test_conv_transpose2d_over_random_stride_padding_dilation_groups(case, seed, data):
     count("conv")
     x_shape, (c_out, c_per_group, kh, kw_), stride, padding, dilation, groups = case
     w_shape = (x_shape[1], c_out // groups, kh, kw_)
-    kw = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
-    out = [(x_shape[2 + i] - 1) * stride[i] - 2 * padding[i] + dilation[i] * ((kh, kw_)[i] - 1) + 1 for i in (0, 1)]
+    output_padding = tuple(data.draw(st.integers(0, max(s, d) - 1)) for s, d in zip(stride, dilation))
+    kw = dict(stride=stride, padding=padding, dilation=dilation, groups=groups, output_padding=output_padding)
+    out = [(x_shape[2 + i] - 1) * stride[i] - 2 * padding[i] + dilation[i] * ((kh, kw_)[i] - 1) + 1
+           + output_padding[i] for i in (0, 1)]
     if min(out) < 1:
         return
     compare(lambda x, w: F.conv_transpose2d(x, w, **kw), lambda x, w: TF.conv_transpose2d(x, w, **kw),
