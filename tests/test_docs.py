@@ -1,4 +1,4 @@
-"""The tutorial cannot rot: every code block of docs/conv-backprop.md runs here.
+"""The docs cannot rot: every code block of docs/conv-backprop.md (and docs/mistakes.md) runs here.
 
 - ```python blocks run in order, in one namespace, as a reader would run them;
 - ```text blocks show printed output: each must appear, line for line, in what the python blocks
@@ -34,22 +34,37 @@ def test_the_tutorial_has_every_kind_of_block():
     assert kinds.count("python") >= 20 and "text" in kinds and "console" in kinds
 
 
-def test_python_blocks_run_in_order_and_text_blocks_match_their_output(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)          # anything a block writes lands here
-    namespace = {"__name__": "tutorial"}
+def run_python_and_text_blocks(page):
+    """Run a page's python blocks in order in one namespace; each text block must appear, line
+    for line, in what the python blocks before it printed."""
+    namespace = {"__name__": page.stem}
     printed = io.StringIO()
-    for number, (kind, body) in enumerate(blocks(TUTORIAL), 1):
+    for number, (kind, body) in enumerate(blocks(page), 1):
         if kind == "python":
             with contextlib.redirect_stdout(printed):
                 try:
-                    exec(compile(body, f"{TUTORIAL.name} block {number}", "exec"), namespace)
+                    exec(compile(body, f"{page.name} block {number}", "exec"), namespace)
                 except Exception as error:
-                    pytest.fail(f"block {number} of {TUTORIAL.name} failed: {error!r}\n{body}")
+                    pytest.fail(f"block {number} of {page.name} failed: {error!r}\n{body}")
         elif kind == "text":
             shown, output = normalise(body), normalise(printed.getvalue())
             starts = [i for i, line in enumerate(output) if line == shown[0]]
             assert any(output[i:i + len(shown)] == shown for i in starts), \
-                f"text block {number} is not what the code before it prints:\n{body}"
+                f"text block {number} of {page.name} is not what the code before it prints:\n{body}"
+
+
+def test_python_blocks_run_in_order_and_text_blocks_match_their_output(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)          # anything a block writes lands here
+    run_python_and_text_blocks(TUTORIAL)
+
+
+def test_the_mistakes_page_shows_the_errors_word_for_word(tmp_path, monkeypatch):
+    """docs/mistakes.md: every python block runs, every printed error is the one the page shows."""
+    monkeypatch.chdir(tmp_path)
+    page = DOCS / "mistakes.md"
+    kinds = [kind for kind, _ in blocks(page)]
+    assert kinds.count("python") >= 10 and kinds.count("text") >= 10
+    run_python_and_text_blocks(page)
 
 
 def test_console_blocks_run_through_the_command_line(tmp_path):

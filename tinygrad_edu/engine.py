@@ -45,7 +45,7 @@ class Tensor:
         if isinstance(data, Tensor):
             data = data.data
         elif not isinstance(data, np.ndarray):
-            data = np.asarray(data) if isinstance(data, np.generic) else np.asarray(data, np.float32)
+            data = np.asarray(data) if isinstance(data, np.generic) else _float32_array(data)
         if requires_grad and data.dtype.kind != "f":
             raise TypeError(f"Tensor: only floating-point tensors can require grad, got dtype "
                             f"{data.dtype} (convert with .astype(np.float32) first)")
@@ -138,6 +138,24 @@ class Tensor:
             t.grad = g if t.grad is None else t.grad + g
 
     # operator methods are filled in by tinygrad_edu.primitives (see the bottom of that file)
+
+
+def _float32_array(data):
+    """A Python scalar or (nested) list/tuple of numbers -> a float32 array. Anything else is a
+    TypeError, as in PyTorch: NumPy would turn None into a NaN scalar, "1.5" into 1.5, a dict into
+    an object array, and a ragged list into an error that names no op."""
+    if data is None or isinstance(data, (str, bytes, dict, set, frozenset)):
+        raise TypeError(f"Tensor: data must be a number, a (nested) list of numbers or an ndarray, "
+                        f"got {type(data).__name__}")
+    try:
+        array = np.asarray(data)
+    except ValueError:                          # NumPy: "setting an array element with a sequence"
+        raise ValueError("Tensor: the nested lists are ragged (rows of different lengths, e.g. "
+                         "[[1, 2], [3]]); every row must have the same length") from None
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"Tensor: data must hold numbers, got elements of dtype {array.dtype} "
+                        f"(from {type(data).__name__})")
+    return array.astype(np.float32)
 
 
 def _shape_arg(shape):
@@ -449,6 +467,15 @@ def scope(name):
     _State.scope = name if saved is None else f"{saved}/{name}"
     try:
         yield
+    except (ValueError, TypeError) as error:
+        # a learner's model fails deep inside a layer: say which layer ("fc1: linear: x (10, 150)
+        # @ weight.T ..."), once, with the innermost scope's full name
+        if type(error) in (ValueError, TypeError) and not getattr(error, "_scoped", False) \
+                and len(error.args) == 1 and isinstance(error.args[0], str):
+            named = type(error)(f"{_State.scope}: {error.args[0]}")
+            named._scoped = True
+            raise named.with_traceback(error.__traceback__) from None
+        raise
     finally:
         _State.scope = saved
 

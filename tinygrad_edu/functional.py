@@ -32,6 +32,19 @@ def tensor_arg(x, op, what):
     raise TypeError(f"{op}: {what} must be a Tensor or an ndarray, got {type(x).__name__}")
 
 
+def float_arg(x, op, what):
+    """tensor_arg for ops that only make sense on real numbers (exp, division, weights): an
+    integer or bool tensor is a TypeError that says how to cast it, and for uint8 (image pixels)
+    that they are usually scaled to [0, 1] first."""
+    x = tensor_arg(x, op, what)
+    if x.dtype.kind != "f":
+        hint = (f"uint8 looks like raw pixels: use {what}.astype(np.float32) / 255"
+                if x.dtype == np.uint8 else f"cast with {what}.astype(np.float32)")
+        raise TypeError(f"{op}: {what} must be floating point, got dtype {x.dtype} (shape {x.shape}); "
+                        f"{hint}")
+    return x
+
+
 def _is_int(v):
     if type(v) is int:      # the usual case, first: an isinstance check against an ABC is slow
         return True
@@ -50,7 +63,32 @@ def pair(value, op, name, minimum=0):
 
 def _check_rank(t, rank, op, what, layout):
     if t.ndim != rank:
-        raise ValueError(f"{op}: {what} must have {rank} dimensions {layout}, got shape {t.shape}")
+        hint = ""
+        if what == "x" and rank == 4 and t.ndim == 3:     # the learner's usual case: one image
+            hint = ("; a single image without the batch axis? use x.unsqueeze(0) (or x[None]) "
+                    "to make a batch of one")
+        elif what == "x" and rank == 4 and t.ndim == 2:
+            hint = "; a single-channel image without batch and channel axes? use x[None, None]"
+        raise ValueError(f"{op}: {what} must have {rank} dimensions {layout}, got shape {t.shape}{hint}")
+
+
+def _channels_hint(x, weight, groups, op):
+    """When conv2d's channels disagree, the layouts a learner from TensorFlow/Keras (or from
+    images loaded as H x W x C) probably used, and the permute that turns them into PyTorch's:
+    x channels-last (N, H, W, C), weight (kH, kW, C_in, C_out) (HWIO, also written HWCN) or
+    (C_out, kH, kW, C_in) (OHWI). The first combination whose channels agree is the guess."""
+    x_layouts = [(x.shape[1], ""), (x.shape[3], "input looks channels-last (N, H, W, C); conv2d wants "
+                                                "(N, C, H, W): use x.permute(0, 3, 1, 2)")]
+    w_layouts = [(weight.shape[1], ""),
+                 (weight.shape[2], "weight looks like (kH, kW, C_in, C_out) (HWIO, TensorFlow's layout); "
+                                   "conv2d wants (C_out, C_in/groups, kH, kW): use weight.permute(3, 2, 0, 1)"),
+                 (weight.shape[3], "weight looks like (C_out, kH, kW, C_in) (OHWI); conv2d wants "
+                                   "(C_out, C_in/groups, kH, kW): use weight.permute(0, 3, 1, 2)")]
+    for channels, x_hint in x_layouts:
+        for per_group, w_hint in w_layouts:
+            if (x_hint or w_hint) and channels == per_group * groups:
+                return " (" + "; ".join(h for h in (x_hint, w_hint) if h) + ")"
+    return ""
 
 
 def _check_groups(groups, op):
@@ -89,7 +127,7 @@ def _check_kernel_fits(x_shape, padding, kernel, dilation, op):
 def _conv_args(x, weight, groups, stride, dilation, op, weight_layout):
     """The checks conv2d and conv_transpose2d share: 4-D x and weight, groups dividing x's
     channels, stride and dilation as pairs."""
-    x, weight = tensor_arg(x, op, "x"), tensor_arg(weight, op, "weight")
+    x, weight = float_arg(x, op, "x"), float_arg(weight, op, "weight")
     _check_rank(x, 4, op, "x", "(N, C_in, H, W)")
     _check_rank(weight, 4, op, "weight", weight_layout)
     groups = _check_groups(groups, op)
@@ -116,7 +154,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
         raise ValueError(
             f"{op}: the input has {C_in} channels (x shape {x.shape}) but the weight expects "
             f"{C_per_group * groups} = {C_per_group} per group x groups={groups} (weight shape "
-            f"{weight.shape}, layout (C_out, C_in/groups, kH, kW))")
+            f"{weight.shape}, layout (C_out, C_in/groups, kH, kW))" + _channels_hint(x, weight, groups, op))
     padding = conv_padding(padding, (kH, kW), stride, dilation, op)
     _check_kernel_fits(x.shape, padding, (kH, kW), dilation, op)
     bias = _check_bias(bias, C_out, op, "output channel")
@@ -172,10 +210,8 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
 
 # ---- pooling ----------------------------------------------------------------------------------
 def _pool_args(x, kernel_size, stride, padding, op):
-    x = tensor_arg(x, op, "x")
+    x = float_arg(x, op, "x")
     _check_rank(x, 4, op, "x", "(N, C, H, W)")
-    if not np.issubdtype(x.dtype, np.floating):
-        raise TypeError(f"{op}: x must be floating point, got dtype {x.dtype}")
     kernel_size = pair(kernel_size, op, "kernel_size", 1)
     stride = kernel_size if stride is None else pair(stride, op, "stride", 1)
     padding = pair(padding, op, "padding", 0)
@@ -202,16 +238,26 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0):
 def linear(x, weight, bias=None):
     """x (..., in) @ weight.T (in, out) + bias (out,) -> (..., out)."""
     op = "linear"
-    x, weight = tensor_arg(x, op, "x"), tensor_arg(weight, op, "weight")
+    x, weight = float_arg(x, op, "x"), float_arg(weight, op, "weight")
     _check_rank(weight, 2, op, "weight", "(out_features, in_features)")
     if x.ndim < 1 or x.shape[-1] != weight.shape[1]:
         raise ValueError(f"{op}: x {x.shape} @ weight.T {weight.shape[::-1]} do not match: x's last axis "
                          f"must equal the weight's in_features {weight.shape[1]} (weight shape "
-                         f"{weight.shape}, layout (out_features, in_features))")
+                         f"{weight.shape}, layout (out_features, in_features))" + _linear_hint(x, weight))
     y = x @ transpose(weight, axes=(1, 0))
     if bias is None:
         return y
     return y + _check_bias(bias, weight.shape[0], op, "output feature")
+
+
+def _linear_hint(x, weight):
+    out_features, in_features = weight.shape
+    if x.ndim > 2 and int(np.prod(x.shape[1:])) == in_features:
+        return f" (x is not flattened: use x.reshape({x.shape[0]}, -1) to make it ({x.shape[0]}, {in_features}))"
+    if x.ndim >= 1 and x.shape[-1] == out_features:
+        return (" (the weight looks transposed, (in_features, out_features) as in x @ W; F.linear "
+                "wants (out_features, in_features): pass weight.T)")
+    return ""
 
 
 def relu(x):
@@ -220,27 +266,28 @@ def relu(x):
 
 
 # ---- softmax and cross-entropy ----------------------------------------------------------------
-def _axis(x, axis, op):
-    if not _is_int(axis) or not -max(x.ndim, 1) <= axis < max(x.ndim, 1):
-        raise ValueError(f"{op}: axis {axis!r} is out of range for a tensor of shape {x.shape}")
-    return int(axis) % max(x.ndim, 1)
+def _one_axis(x, axis, op):
+    """The single axis softmax-like ops run along, as a tuple: (a,) or, for a 0-d tensor, ()."""
+    if not _is_int(axis):
+        raise TypeError(f"{op}: axis must be an int, got {axis!r}")
+    return normalize_axis(axis, x.ndim, op)
 
 
 def softmax(x, axis=-1):
-    x = tensor_arg(x, "softmax", "x")
-    return softmax_(x, axis=_axis(x, axis, "softmax"))
+    x = float_arg(x, "softmax", "x")
+    return softmax_(x, axis=_one_axis(x, axis, "softmax"))
 
 
 def log_softmax(x, axis=-1):
-    x = tensor_arg(x, "log_softmax", "x")
-    return log_softmax_(x, axis=_axis(x, axis, "log_softmax"))
+    x = float_arg(x, "log_softmax", "x")
+    return log_softmax_(x, axis=_one_axis(x, axis, "log_softmax"))
 
 
 def cross_entropy(logits, target, reduction="mean"):
     """Softmax cross-entropy of logits (N, C) against integer class indices (N,) in [0, C), fused
     with log-softmax so it stays finite for logits of any magnitude. reduction: mean, sum, none."""
     op = "cross_entropy"
-    logits = tensor_arg(logits, op, "logits")
+    logits = float_arg(logits, op, "logits")
     if logits.ndim != 2:
         raise ValueError(f"{op}: logits must have shape (N, C), got {logits.shape}")
     N, C = logits.shape
@@ -250,8 +297,10 @@ def cross_entropy(logits, target, reduction="mean"):
     if not isinstance(target, np.ndarray):
         target = np.asarray(target)
     if target.dtype == bool or not np.issubdtype(target.dtype, np.integer):
+        hint = ("for one-hot targets pass target.argmax(axis=1)" if target.ndim == 2 else
+                "for class indices stored as floats use target.astype(np.int64)")
         raise TypeError(f"{op}: target must hold integer class indices, got dtype {target.dtype} "
-                        f"(shape {target.shape}); for one-hot targets pass target.argmax(axis=1)")
+                        f"(shape {target.shape}); {hint}")
     if target.shape != (N,):
         raise ValueError(f"{op}: target must have shape ({N},), one class index per row of logits "
                          f"{logits.shape}, got shape {target.shape}")
@@ -263,17 +312,42 @@ def cross_entropy(logits, target, reduction="mean"):
 
 
 # ---- Tensor methods ---------------------------------------------------------------------------
+def _axis_index(a, ndim, op):
+    """One axis -> its non-negative index. A 0-d tensor accepts 0 and -1 as PyTorch does (its
+    one 'axis' is the scalar itself), and gives None: there is no axis to name to NumPy."""
+    if not _is_int(a):
+        raise TypeError(f"{op}: an axis must be an int, got {a!r}")
+    if not -max(ndim, 1) <= a < max(ndim, 1):   # NumPy's AxisError: both an IndexError (PyTorch) and a ValueError
+        raise np.exceptions.AxisError(f"{op}: axis {a} is out of range for a tensor with {ndim} dimensions "
+                         f"(valid: {-max(ndim, 1)} to {max(ndim, 1) - 1})")
+    return int(a) % ndim if ndim else None
+
+
 def normalize_axis(axis, ndim, op):
-    """An int, a tuple or None -> a sorted tuple of non-negative axes, or None."""
+    """An int, a tuple or None -> a sorted tuple of non-negative axes, or None. For a 0-d tensor
+    axis 0 or -1 gives (): reducing the scalar over 'its axis' leaves it as it is (PyTorch)."""
     if axis is None:
         return None
-    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
-    out = []
-    for a in axes:
-        if not -ndim <= a < max(ndim, 1):
-            raise ValueError(f"{op}: axis {a} is out of range for a tensor with {ndim} dimensions")
-        out.append(int(a) % max(ndim, 1))
+    axes = (axis,) if _is_int(axis) else tuple(axis) if isinstance(axis, (tuple, list)) else axis
+    if not isinstance(axes, tuple):
+        raise TypeError(f"{op}: axis must be an int, a tuple of ints or None, got {axis!r}")
+    out = [_axis_index(a, ndim, op) for a in axes]
+    out = [a for a in out if a is not None]
+    if len(set(out)) != len(out):
+        raise ValueError(f"{op}: axis {axis!r} names an axis twice (tensor with {ndim} dimensions)")
     return tuple(sorted(out))
+
+
+def normalize_permutation(axes, ndim, op):
+    """transpose's axes (negative allowed) -> non-negative ints, in their order: a permutation of
+    range(ndim). Normalised here so that its VJP's inverse (argsort) is the right one."""
+    if not axes:
+        return None
+    out = tuple(_axis_index(a, ndim, op) for a in axes)
+    if len(out) != ndim or sorted(out) != list(range(ndim)):
+        raise ValueError(f"{op}: axes {tuple(axes)} are not a permutation of the {ndim} axes of a "
+                         f"tensor with {ndim} dimensions")
+    return out
 
 
 def _reduction(op):
@@ -283,7 +357,9 @@ def _reduction(op):
     return method
 
 
-def _shape_args(args):
+def _shape_args(args, **unknown):
+    if unknown:                                   # reshape(a, shape=...) is PyTorch's keyword
+        raise TypeError(f"reshape: unexpected keyword {', '.join(unknown)}")
     return tuple(args[0]) if len(args) == 1 and isinstance(args[0], (tuple, list)) else tuple(args)
 
 
@@ -296,14 +372,41 @@ def _plain_index(index):
     return index
 
 
+def _tensor_list(tensors, op):
+    if isinstance(tensors, (Tensor, np.ndarray)):
+        raise TypeError(f"{op}: takes a list of tensors, got a single {type(tensors).__name__}; "
+                        f"wrap it in a list: {op}([a, b])")
+    tensors = [tensor_arg(t, op, "each tensor") for t in tensors]
+    if not tensors:
+        raise ValueError(f"{op}: needs at least one tensor, got an empty list")
+    return tensors
+
+
+def _getitem(a, index):
+    """t[index], NumPy's semantics; NumPy's IndexError told with the op's name and the shape."""
+    plain = _plain_index(index)
+    try:
+        return getitem(a, index=plain)
+    except IndexError as error:
+        hint = ""
+        parts = plain if isinstance(plain, tuple) else (plain,)
+        if any(isinstance(i, np.ndarray) and i.dtype.kind == "f" for i in parts):
+            hint = ("; a float index: Tensor([...]) of a Python list is float32, so index with "
+                    "np.array([...]) or index.astype(np.int64)")
+        raise IndexError(f"getitem: {error} (tensor shape {a.shape}){hint}") from None
+
+
 def concatenate(tensors, axis=0):
-    tensors = [t if isinstance(t, Tensor) else Tensor(t) for t in tensors]
-    return concatenate_(*tensors, axis=normalize_axis(axis, tensors[0].ndim, "concatenate")[0])
+    tensors = _tensor_list(tensors, "concatenate")
+    if tensors[0].ndim == 0:
+        raise ValueError("concatenate: 0-d tensors have no axis to join along; use stack to make "
+                         "a 1-D tensor of them")
+    return concatenate_(*tensors, axis=_axis_index(axis, tensors[0].ndim, "concatenate"))
 
 
 def stack(tensors, axis=0):
-    tensors = [t if isinstance(t, Tensor) else Tensor(t) for t in tensors]
-    return stack_(*tensors, axis=normalize_axis(axis, tensors[0].ndim + 1, "stack")[0])
+    tensors = _tensor_list(tensors, "stack")
+    return stack_(*tensors, axis=_axis_index(axis, tensors[0].ndim + 1, "stack"))
 
 
 def _compare(ufunc):
@@ -329,9 +432,10 @@ Tensor.tanh, Tensor.sigmoid, Tensor.relu, Tensor.abs = tanh, sigmoid, _relu, abs
 Tensor.astype = lambda a, dtype: a if a.dtype == dtype else astype(a, dtype=np.dtype(dtype))
 Tensor.float = lambda a: a.astype(np.float32)
 Tensor.double = lambda a: a.astype(np.float64)
-Tensor.__getitem__ = lambda a, index: getitem(a, index=_plain_index(index))
+Tensor.__getitem__ = _getitem
 
 Tensor.sum, Tensor.mean, Tensor.max = _reduction(sum_), _reduction(mean), _reduction(max_)
-Tensor.reshape = lambda a, *shape: reshape(a, shape=_shape_args(shape))
-Tensor.transpose = lambda a, *axes: transpose(a, axes=_shape_args(axes) or None)
+Tensor.reshape = lambda a, *shape, **kw: reshape(a, shape=_shape_args(shape or (kw.pop("shape"),), **kw))
+Tensor.transpose = lambda a, *axes: transpose(a, axes=normalize_permutation(_shape_args(axes), a.ndim,
+                                                                          "transpose"))
 Tensor.T = property(lambda a: transpose(a, axes=None))

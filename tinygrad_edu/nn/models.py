@@ -75,6 +75,20 @@ def forward(params, x, activations=None):
 
     activations: pass a dict to receive each conv layer's output after its ReLU (before pooling),
     e.g. to plot feature maps."""
+    try:
+        return _forward(params, x, activations)
+    except ValueError as error:
+        # the layer that failed is named by its scope (e.g. "fc1: linear: ..."); what usually
+        # made it fail is an image of another size, which the convs and pools accept quietly
+        shape = tuple(getattr(x, "shape", ()))
+        size = shape[2:]
+        if len(shape) == 4 and shape[1] == IMAGE_SHAPE[0] and size != IMAGE_SHAPE[1:]:
+            raise ValueError(f"{error} (the model expects {IMAGE_SHAPE[1]}x{IMAGE_SHAPE[2]} images, "
+                             f"got {size[0]}x{size[1]})") from None
+        raise
+
+
+def _forward(params, x, activations):
     with scope("conv1"):
         h = F.relu(F.conv2d(x, params["conv1.weight"], params["conv1.bias"]))     # (N, 3, 24, 24)
         if activations is not None:

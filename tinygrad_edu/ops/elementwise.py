@@ -29,20 +29,44 @@ defvjp(div, lambda g, ans, x, y: g / y,
        rules=("g / y", "-g * ans / y"))
 
 power = primitive(np.power, "pow")
-defvjp(power, lambda g, ans, x, y: g * y * x ** (y - 1),
-              lambda g, ans, x, y: g * ans * log(where_(x == 0, 1, x)),  # 0**y: no slope in y (as PyTorch)
-       rules=("g * y * x**(y-1)", "g * ans * log(x)  (0 where x = 0)"))
+
+
+# At x = 0 the textbook formulas meet 0 * inf. The rule there is PyTorch's (checked with torch):
+#   d/dx x**y = y * x**(y-1), but 0 where y == 0 (x**0 is the constant 1, also at x = 0; only
+#     x = 0 needs the mask, so elsewhere the formula, and its derivative in y, stay exact);
+#   d/dy x**y = x**y * log(x), but 0 where x == 0 and y >= 0 (0**y is flat in y there);
+#   for x == 0 and y < 0 it stays x**y * log(x) = inf * -inf = -inf (at x = -0.0: +inf).
+# The masked places also get a harmless operand (exponent 0, log(1)), so that no inf or NaN is
+# made and then thrown away, and so that the second derivative there is 0 too.
+def _pow_vjp_x(g, ans, x, y):
+    flat = (y.data == 0) & (x.data == 0)
+    if not flat.any():
+        return g * y * x ** (y - 1)
+    return where_(flat, 0, g * y * x ** (where_(flat, 1, y) - 1))
+
+
+def _pow_vjp_y(g, ans, x, y):
+    flat = (x.data == 0) & (y.data >= 0)
+    if not flat.any():
+        return g * ans * log(x)
+    return where_(flat, 0, g * ans * log(where_(flat, 1, x)))
+
+
+defvjp(power, _pow_vjp_x, _pow_vjp_y,
+       rules=("g * y * x**(y-1)  (0 where y = 0, also at x = 0)", "g * ans * log(x)  (0 where x = 0 and y >= 0)"))
 
 
 def _tie_share(x, y, dtype):
-    """How much of the gradient of max(x, y) goes to x: 1 where x wins, 1/2 on a tie (as PyTorch)."""
-    return Tensor(((x.data > y.data) + 0.5 * (x.data == y.data)).astype(dtype))
+    """How much of the gradient of max(x, y) goes to x: 1 where x wins, 1/2 on a tie, 0 where
+    y wins, as PyTorch. Where either is NaN (the result is NaN) neither wins: both get all of it,
+    as in PyTorch, so the NaN's gradient is not silently lost."""
+    return Tensor((1.0 - (x.data < y.data) - 0.5 * (x.data == y.data)).astype(dtype))
 
 
 maximum = primitive(np.maximum, "maximum")
 defvjp(maximum, lambda g, ans, x, y: g * _tie_share(x, y, g.dtype),
                 lambda g, ans, x, y: g * _tie_share(y, x, g.dtype),
-       rules=("g where x > y (ties: half)", "g where y > x (ties: half)"))
+       rules=("g where x > y (ties: half; NaN: all)", "g where y > x (ties: half; NaN: all)"))
 
 where_ = primitive(np.where, "where")
 defvjp(where_, None,                                          # the condition has no gradient

@@ -2,8 +2,9 @@
 
 Cross-entropy is fused with log-softmax, as PyTorch's is: its gradient is the one row vector
 softmax - onehot, and computing it in one pass keeps it finite for logits of any magnitude.
-`axis` arrives normalised (a non-negative int) from tinygrad_edu.functional, which also checks
-the targets.
+`axis` arrives normalised from tinygrad_edu.functional (which also checks the targets): a tuple
+of one non-negative int, or () for a 0-d tensor, whose softmax over "its axis" is 1 (and
+log-softmax 0) with a zero gradient, as in PyTorch.
 """
 import numpy as np
 
@@ -13,16 +14,22 @@ from .reduce import sum_
 from .shape import reshape
 
 
+def _max(x, axis):
+    """The max to shift by, kept as a size-1 axis; over a size-0 tensor there is nothing to
+    shift, and the softmax of nothing is nothing (PyTorch), not NumPy's 'no identity' error."""
+    return np.max(x, axis=axis, keepdims=True, initial=-np.inf)
+
+
 def _log_softmax(x, axis):
     """x - max - log(sum(exp(x - max))): shifting by the row's max keeps exp from overflowing."""
-    shifted = x - np.max(x, axis=axis, keepdims=True)
+    shifted = np.asarray(x - _max(x, axis))           # 0-d: an array, not a scalar
     e = np.exp(shifted)
     shifted -= np.log(np.sum(e, axis=axis, keepdims=True))
     return shifted
 
 
 def _softmax(x, axis):
-    e = x - np.max(x, axis=axis, keepdims=True)
+    e = np.asarray(x - _max(x, axis))                 # 0-d: an array, so exp can work in place
     np.exp(e, out=e)
     e /= np.sum(e, axis=axis, keepdims=True)
     return e
@@ -32,9 +39,9 @@ log_softmax_ = primitive(_log_softmax, "log_softmax")
 softmax_ = primitive(_softmax, "softmax")
 
 # d log_softmax: g - softmax * sum(g);   d softmax: softmax * (g - sum(g * softmax)).
-defvjp(log_softmax_, lambda g, ans, x, axis: g - exp(ans) * sum_(g, axis=(axis,), keepdims=True),
+defvjp(log_softmax_, lambda g, ans, x, axis: g - exp(ans) * sum_(g, axis=axis, keepdims=True),
        rules=("g - softmax(x) * sum(g)",))
-defvjp(softmax_, lambda g, ans, x, axis: ans * (g - sum_(g * ans, axis=(axis,), keepdims=True)),
+defvjp(softmax_, lambda g, ans, x, axis: ans * (g - sum_(g * ans, axis=axis, keepdims=True)),
        rules=("ans * (g - sum(g * ans))",))
 
 
@@ -54,7 +61,7 @@ def _cross_entropy(logits, target, reduction):
 
 def _softmax_minus_onehot(logits, target):
     """softmax(logits) - onehot(target), rows of logits (N, C): the gradient of cross-entropy."""
-    p = _softmax(logits, axis=1)
+    p = _softmax(logits, axis=(1,))
     p[np.arange(len(target)), target] -= 1
     return p
 
@@ -63,7 +70,7 @@ def _softmax_minus_onehot(logits, target):
 # one-hot matrix; its own VJP is softmax's (the one-hot part is a constant).
 softmax_minus_onehot = primitive(_softmax_minus_onehot, "softmax_minus_onehot")
 defvjp(softmax_minus_onehot, lambda u, ans, logits, target:
-       _softmax_vjp(u, softmax_(logits, axis=1)), None,
+       _softmax_vjp(u, softmax_(logits, axis=(1,))), None,
        rules=("softmax's VJP: s * (u - sum(u * s))", "(none: class indices)"))
 
 

@@ -22,15 +22,34 @@ defvjp(sum_, lambda g, ans, x, axis=None, keepdims=False:
        broadcast_to(_unreduce(g, x, axis, keepdims), shape=x.shape),
        rules=("broadcast g back to x's shape",))
 
-mean = primitive(np.mean, "mean")
+def _count(shape, axis):
+    """How many elements each mean averages: the product of the reduced axes' lengths."""
+    return int(np.prod([shape[a] for a in (range(len(shape)) if axis is None else axis)]))
+
+
+def _mean(x, axis=None, keepdims=False):
+    """np.mean, but a mean over nothing (a size-0 axis) is NaN without NumPy's warning, as in
+    PyTorch: 0 / 0."""
+    if _count(x.shape, axis) == 0:
+        return np.full(np.sum(x, axis=axis, keepdims=keepdims).shape, np.nan,
+                       x.dtype if x.dtype.kind == "f" else np.float64)
+    return np.mean(x, axis=axis, keepdims=keepdims)
+
+
+mean = primitive(_mean, "mean")
+# g / count at every element; over a size-0 axis there is no element to send it to (count 0:
+# the gradient is empty, so the scale is never used and must not divide by zero)
 defvjp(mean, lambda g, ans, x, axis=None, keepdims=False:
-       broadcast_to(_unreduce(g, x, axis, keepdims), shape=x.shape) * (ans.size / x.size),
+       broadcast_to(_unreduce(g, x, axis, keepdims), shape=x.shape) * (1 / max(_count(x.shape, axis), 1)),
        rules=("broadcast g back to x's shape, / count",))
 
 
 def _max_share(x, ans, axis):
-    """1/(number of maxima) at each maximal element of its slice, 0 elsewhere: ties split equally."""
-    is_max = x.data == np.max(x.data, axis=axis, keepdims=True)
+    """1/(number of maxima) at each maximal element of its slice, 0 elsewhere: ties split equally.
+    A slice holding NaN has NaN as its max, and its gradient goes to its NaNs (as torch.max()
+    does), rather than 0/0 = NaN to every element of the slice."""
+    m = np.max(x.data, axis=axis, keepdims=True)
+    is_max = (x.data == m) | (np.isnan(x.data) & np.isnan(m))
     return Tensor((is_max / is_max.sum(axis=axis, keepdims=True)).astype(x.dtype))
 
 

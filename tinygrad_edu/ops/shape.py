@@ -12,19 +12,34 @@ reshape = primitive(np.reshape, "reshape")
 defvjp(reshape, lambda g, ans, x, shape: reshape(g, shape=x.shape), rules=("reshape g to x's shape",))
 
 transpose = primitive(np.transpose, "transpose")
+# axes arrive non-negative (functional.normalize_permutation): argsort of (0, -1, -2) would not
+# be the inverse of the permutation (0, 2, 1)
 defvjp(transpose, lambda g, ans, x, axes=None:
        transpose(g, axes=None if axes is None else tuple(np.argsort(axes))),
        rules=("transpose g back (inverse axes)",))
 
 
-def _has_int_array(index):
-    return any(isinstance(i, (np.ndarray, list)) and np.asarray(i).dtype != bool for i in index)
+_SINGLE = (int, np.integer, slice, type(None), type(Ellipsis))
+
+
+def _can_repeat(index):
+    """Can `x[index]` read one element twice? Only through an integer array, however NumPy is
+    given it: an ndarray, a list, or a tuple *inside* a tuple index (`x[:, (0, 0)]`, `x[(0, 0),]`:
+    NumPy reads an inner sequence as an array). Ints, slices, None, Ellipsis, 0-d integers and
+    boolean masks pick each element at most once."""
+    for i in (index if isinstance(index, tuple) else (index,)):
+        if isinstance(i, _SINGLE):
+            continue
+        a = np.asarray(i)
+        if a.dtype != bool and a.ndim > 0:
+            return True
+    return False
 
 
 def _index_add(g, index, shape):
     """Zeros of `shape` with g added at `index`: repeated integer indices accumulate (np.add.at)."""
     out = np.zeros(shape, g.dtype)
-    if _has_int_array(index if isinstance(index, tuple) else (index,)):
+    if _can_repeat(index):
         np.add.at(out, index, g)
     else:
         out[index] = g                       # slices and masks never hit an element twice
