@@ -606,7 +606,7 @@ def _linear_mistakes(name, delta, case):
         N = x.shape[0]
         yield (f"dw is transposed, shape (in, out) = {w.shape[::-1]}: with w laid out (out, in) = {w.shape}, "
                f"dw = delta.T @ x", lambda: x.T @ delta)
-        yield (f"dw has one gradient per sample: sum it over the batch (dw = delta.T @ x does the sum)",
+        yield ("dw has one gradient per sample: sum it over the batch (dw = delta.T @ x does the sum)",
                lambda: np.einsum("no,ni->noi", delta, x))
         yield (f"dw is averaged over the batch (divided by N = {N}): sum it instead; the delta already carries "
                f"the loss's 1/N", lambda: delta.T @ x / N)

@@ -567,7 +567,6 @@ def _input_grad(c):
         width, height = 20 + left_w + 30 + right_w, 114 + top_h + bottom_h + 80
         lx, rx, ty = 20, 20 + left_w + 30, 134
         by = ty + top_h + 10
-        first = 0 if summed else None
 
         def frame(phase, k):
             cv = _Canvas(max(width, 780), height)
@@ -824,7 +823,6 @@ def _channels_frame(nums, stage):
     C_out, C_in, kH, kW = w.shape
     cell = 9 if max(kH, kW) > 3 else 14
     tile_w, tile_h = max(kW * cell + 14, 50), kH * cell + 30
-    vmax = np.abs(w).max() or 1
     x1, x2 = 20, 20 + C_in * tile_w + 50
     x3 = x2 + C_out * tile_w + 50
     width = max(x3 + C_out * tile_w + 20, 1000)
@@ -860,7 +858,7 @@ def _channels_frame(nums, stage):
               lambda i, j: INK if (frm[i, j, 0], frm[i, j, 1]) == (j, i) else RED)
         err = np.abs(nums["dx_reshaped"] - nums["input_grad"]).max()
         ok = np.allclose(nums["dx_swapped"], nums["input_grad"])
-        cv.text((14, height - 60), f"full correlation of \u03b4 with the swapped, flipped W = x.grad from .backward()"
+        cv.text((14, height - 60), "full correlation of \u03b4 with the swapped, flipped W = x.grad from .backward()"
                                    "  " + ("\u2713" if ok else "MISMATCH"), 14, GREEN if ok else RED, bold=True)
         cv.text((14, height - 38), f"with W.reshape({C_in},{C_out},{kH},{kW}) instead: the shapes fit and dx is wrong "
                                    f"(off by up to {_num(round(float(err), 2))})", 14, RED, bold=True)
