@@ -21,11 +21,12 @@ from .teach.gradcheck import GradcheckError, gradcheck, gradgradcheck
 from .teach.explain import explain
 from .teach.summary import summary
 from .viz import draw_graph
+from .training import health
 
 # The flat module names that docs/api.md and earlier code use (tinygrad_edu.optim,
 # tinygrad_edu.datasets, tinygrad_edu.conv.release_scratch, ...) stay importable as modules.
 for _name, _module in {"conv": conv, "init": init, "models": models, "optim": optim,
-                       "datasets": datasets, "reference": reference}.items():
+                       "datasets": datasets, "reference": reference, "health": health}.items():
     _sys.modules[f"{__name__}.{_name}"] = _module
 
 __version__ = "0.1.0"
