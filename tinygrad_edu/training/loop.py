@@ -217,6 +217,7 @@ def train(config, progress=True, log=print):
         if good is None:
             raise TrainingInterrupted(f"interrupted in epoch {epoch} (step {step}), before any epoch finished; "
                                       f"nothing was written") from None
+        del history[good[0]:]     # an epoch whose line was not printed yet is not kept either
         kept = {name: Tensor(array, name=name) for name, array in good[1].items()}
         where = ""
         if out is not None:

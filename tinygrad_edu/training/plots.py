@@ -85,10 +85,12 @@ def plot_feature_maps(image, activations, path, label=None):
     _save(fig, path)
 
 
-def _positive(values):
-    """For a log axis: zeros, NaN and inf become gaps."""
+def _steps(values, positive=True):
+    """(step numbers from 1, values) to plot; for a log axis, zeros, NaN and inf become gaps."""
     values = np.asarray(values, np.float64)
-    return np.where(np.isfinite(values) & (values > 0), values, np.nan)
+    if positive:
+        values = np.where(np.isfinite(values) & (values > 0), values, np.nan)
+    return np.arange(1, len(values) + 1), values
 
 
 def plot_health(monitor, path, title=None):
@@ -97,20 +99,19 @@ def plot_health(monitor, path, title=None):
     usual ratio 1e-3 dotted), and the share of dead ReLU units per scope."""
     fig = Figure(figsize=(12, 8), layout="constrained")
     (loss_ax, grad_ax), (ratio_ax, dead_ax) = fig.subplots(2, 2, sharex=True)
-    steps = np.arange(1, monitor.steps + 1)
-    loss_ax.plot(steps, _positive(monitor.losses), color="black", lw=1)
+    loss_ax.plot(*_steps(monitor.losses), color="black", lw=1)
     loss_ax.set(title="loss", yscale="log")
     layers = list(dict.fromkeys(name.rsplit(".", 1)[0] for name in monitor.names))
     colours = {layer: f"C{i % 10}" for i, layer in enumerate(layers)}
     for name, p in zip(monitor.names, monitor.params):
         style = dict(color=colours[name.rsplit(".", 1)[0]], lw=1, ls="-" if p.ndim >= 2 else "--", label=name)
-        grad_ax.plot(steps, _positive(monitor.grad_norm[name]), **style)
-        ratio_ax.plot(steps, _positive(monitor.update_ratio[name]), **style)
+        grad_ax.plot(*_steps(monitor.grad_norm[name]), **style)
+        ratio_ax.plot(*_steps(monitor.update_ratio[name]), **style)
     grad_ax.set(title="gradient norm ||grad||", yscale="log")
     ratio_ax.axhline(1e-3, color="grey", ls=":", lw=1.5, label="usual (1e-3)")
     ratio_ax.set(title="update / weight  ||w_new - w_old|| / ||w_new||", yscale="log", xlabel="step")
     for label, shares in monitor.dead.items():
-        dead_ax.plot(steps[:len(shares)], 100 * np.asarray(shares), lw=1, label=label,
+        dead_ax.plot(*_steps(100 * np.asarray(shares), positive=False), lw=1, label=label,
                      color=colours.get(label.split("#")[0].split("/")[0]))
     dead_ax.set(title=f"dead ReLU units (silent for the last {monitor.window} steps)", ylabel="%",
                 ylim=(-2, 102), xlabel="step")
