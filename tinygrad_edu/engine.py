@@ -7,7 +7,8 @@ result. `backward` walks those records in reverse topological order and calls th
 
 VJPs are written with Tensor ops, so with `create_graph=True` the gradients are themselves
 recorded and can be differentiated again. Without it, the VJPs run under `no_grad` and record
-nothing.
+nothing. Two ways to watch backward: `Tensor.register_hook` (see or replace a gradient) and
+`detect_anomaly()` (stop at the first NaN/inf, naming the line of user code that made the op).
 
 The engine imports no op. The ops (tinygrad_edu.ops) are built on it; the only three it defines
 itself are the ones its own bookkeeping needs: `sum_to` and `broadcast_to` (every VJP's result is
@@ -347,19 +348,27 @@ class _ArgnumVJPs:
 # detect_anomaly: where each op was made, and which op is to blame for the first NaN/inf
 # --------------------------------------------------------------------------------------------
 _PACKAGE_DIR = os.path.dirname(__file__) + os.sep   # the tinygrad_edu folder: frames to skip
+_CORE = (__file__, os.path.join(_PACKAGE_DIR, "functional.py"), os.path.join(_PACKAGE_DIR, "ops", ""))
 _HINTS = {"log": "log(x) is -inf at x = 0 and NaN for x < 0", "sqrt": "sqrt(x) is NaN for x < 0",
           "div": "x / 0 is inf, and 0 / 0 is NaN", "pow": "a negative base to a fractional power is NaN",
           "exp": "exp(x) overflows float32 to inf above x = 88"}
-_GRADIENT_HINTS = {"sqrt": "the slope of sqrt(x) is infinite at x = 0", "log": "the slope of log(x) is infinite at x = 0",
-                   "div": "the slope of x / y is infinite at y = 0", "pow": "x ** p has an infinite slope at x = 0 for p < 1"}
+_GRADIENT_HINTS = {"sqrt": "the slope of sqrt(x) is infinite at x = 0",
+                   "log": "the slope of log(x) is infinite at x = 0",
+                   "div": "the slope of x / y is infinite at y = 0",
+                   "pow": "x ** p has an infinite slope at x = 0 for p < 1"}
 
 
 def _user_frame():
     """(file, line, function) of the innermost caller outside the tinygrad_edu package: the line of
-    the learner's code that made the op. Only called in anomaly mode (walking frames is slow)."""
-    frame = sys._getframe(2)
+    the learner's code that made the op. When the package itself is the caller (`tinygrad-edu
+    train`), the innermost line outside the engine, functional and ops (a model's forward). Only
+    called in anomaly mode (walking frames is slow)."""
+    frame, fallback = sys._getframe(2), None
     while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        if fallback is None and not frame.f_code.co_filename.startswith(_CORE):
+            fallback = frame
         frame = frame.f_back
+    frame = frame or fallback
     return None if frame is None else (frame.f_code.co_filename, frame.f_lineno, frame.f_code.co_name)
 
 
@@ -392,8 +401,10 @@ def _anomaly_forward(result, prim, inputs):
     name = prim.__name__
     bad = [i for i, x in enumerate(inputs) if not _finite(x.data)]
     if bad:
-        blame = (f"  it was given {_what_is_wrong(inputs[bad[0]].data, f'input {bad[0]}')}, which was made "
-                 f"outside detect_anomaly() or is a leaf (data, a parameter): look there first")
+        x = inputs[bad[0]]
+        which = f"input {bad[0]}" + (f" = {x.name}" if x.name else "")
+        blame = (f"  it was given {_what_is_wrong(x.data, which)}, which was made outside detect_anomaly() "
+                 f"or is a leaf (data, a parameter): look there first")
     else:
         hint = f" ({_HINTS[name]})" if name in _HINTS else ""
         blame = f"  its inputs were all finite, so {name} is the first op that went wrong{hint}"
