@@ -80,14 +80,15 @@ class Monitor:
         for name, p, before in zip(self.names, self.params, self._before):
             w = p.data
             grad = None if p.grad is None else np.asarray(p.grad.data if isinstance(p.grad, Tensor) else p.grad)
-            self.grad_norm[name].append(math.nan if grad is None else _norm(grad))
-            weight_norm = _norm(w)
+            grad_norm, weight_norm = math.nan if grad is None else _norm(grad), _norm(w)
+            self.grad_norm[name].append(grad_norm)
             self.weight_norm[name].append(weight_norm)
             self.update_ratio[name].append(_norm(w - before) / weight_norm if weight_norm > 0 else math.nan)
             np.copyto(before, w)
-            if grad is not None and not np.isfinite(grad).all():
+            # a norm (summed in float64, which no float32 square overflows) is finite iff every element is
+            if grad is not None and not math.isfinite(grad_norm):
                 bad_gradients.append(name)
-            if self.bad_weight is None and not np.isfinite(w).all():
+            if self.bad_weight is None and not math.isfinite(weight_norm):
                 self.bad_weight = (self.steps, name)
         if bad_gradients and self.bad_gradient is None:
             # backward reaches the last layer first, and a NaN spreads from there to the ones before
