@@ -85,11 +85,18 @@ def plot_feature_maps(image, activations, path, label=None):
     _save(fig, path)
 
 
-def _steps(values, positive=True):
-    """(step numbers from 1, values) to plot; for a log axis, zeros, NaN and inf become gaps."""
+def _steps(values, positive=True, smooth=1):
+    """(step numbers from 1, values) to plot; for a log axis, zeros, NaN and inf become gaps.
+    smooth > 1: a running (geometric, for a log axis) mean over that many steps, so a line per
+    layer stays readable over thousands of noisy minibatch steps."""
     values = np.asarray(values, np.float64)
     if positive:
         values = np.where(np.isfinite(values) & (values > 0), values, np.nan)
+    if smooth > 1 and len(values) >= smooth:
+        kernel = np.full(smooth, 1 / smooth)
+        values = (np.exp(np.convolve(np.log(values), kernel, "valid")) if positive
+                  else np.convolve(values, kernel, "valid"))
+        return np.arange(smooth, smooth + len(values)), values    # each mean at its window's last step
     return np.arange(1, len(values) + 1), values
 
 
@@ -99,14 +106,16 @@ def plot_health(monitor, path, title=None):
     usual ratio 1e-3 dotted), and the share of dead ReLU units per scope."""
     fig = Figure(figsize=(12, 8), layout="constrained")
     (loss_ax, grad_ax), (ratio_ax, dead_ax) = fig.subplots(2, 2, sharex=True)
-    loss_ax.plot(*_steps(monitor.losses), color="black", lw=1)
+    smooth = max(1, monitor.steps // 100)
+    loss_ax.plot(*_steps(monitor.losses), color="0.75", lw=0.5)
+    loss_ax.plot(*_steps(monitor.losses, smooth=smooth), color="black", lw=1)
     loss_ax.set(title="loss", yscale="log")
     layers = list(dict.fromkeys(name.rsplit(".", 1)[0] for name in monitor.names))
     colours = {layer: f"C{i % 10}" for i, layer in enumerate(layers)}
     for name, p in zip(monitor.names, monitor.params):
         style = dict(color=colours[name.rsplit(".", 1)[0]], lw=1, ls="-" if p.ndim >= 2 else "--", label=name)
-        grad_ax.plot(*_steps(monitor.grad_norm[name]), **style)
-        ratio_ax.plot(*_steps(monitor.update_ratio[name]), **style)
+        grad_ax.plot(*_steps(monitor.grad_norm[name], smooth=smooth), **style)
+        ratio_ax.plot(*_steps(monitor.update_ratio[name], smooth=smooth), **style)
     grad_ax.set(title="gradient norm ||grad||", yscale="log")
     ratio_ax.axhline(1e-3, color="grey", ls=":", lw=1.5, label="usual (1e-3)")
     ratio_ax.set(title="update / weight  ||w_new - w_old|| / ||w_new||", yscale="log", xlabel="step")
@@ -123,5 +132,9 @@ def plot_health(monitor, path, title=None):
     ratio_ax.legend(fontsize=7, ncol=2)
     if monitor.dead:
         dead_ax.legend(fontsize=7)
-    fig.suptitle(title or f"training health over {monitor.steps} steps")
+    else:
+        dead_ax.text(0.5, 0.5, "no ReLU seen\n(pass the loss to monitor.step)", ha="center", va="center",
+                     transform=dead_ax.transAxes, color="grey")
+    fig.suptitle((title or f"training health over {monitor.steps} steps")
+                 + (f" (lines: running means over {smooth} steps)" if smooth > 1 else ""))
     _save(fig, path)
