@@ -158,3 +158,21 @@ def test_metrics_are_strict_json():
     metrics = {"loss": float("nan"), "epochs": [{"test_loss": float("inf"), "acc": 0.5}], "n": 3, "name": "seed"}
     text = json.dumps(_strict_json(metrics), allow_nan=False)
     assert json.loads(text) == {"loss": None, "epochs": [{"test_loss": None, "acc": 0.5}], "n": 3, "name": "seed"}
+
+
+def test_a_nan_with_normal_updates_points_at_detect_anomaly_not_the_learning_rate():
+    from tinygrad_edu import Tensor
+    from tinygrad_edu.health import Monitor
+    from tinygrad_edu.training.loop import TrainConfig, divergence_message
+
+    w = Tensor(np.ones((4, 4), np.float32), requires_grad=True)
+    monitor = Monitor({"fc1.weight": w})
+    for loss in (2.3, 2.2, float("nan")):
+        w.grad = Tensor(np.full((4, 4), 0.1 if loss == loss else np.nan, np.float32))
+        w.data -= 1e-3                                      # updates of a usual size
+        monitor.step(loss)
+    message = divergence_message(monitor, monitor.diverged(), TrainConfig(), epoch=1, good=(1, {}), out=Path("o"))
+    assert message.startswith("training diverged at step 3 (epoch 1): the loss became NaN at step 3.")
+    assert "The first layer to go wrong was fc1.weight: its gradient became non-finite at step 3." in message
+    assert "detect_anomaly()" in message and "learning rate" not in message
+    assert "The checkpoint of epoch 1 in o is kept" in message
