@@ -24,13 +24,14 @@ from .teach.explain import explain
 from .teach.summary import summary
 from .teach.check import BackwardReport, check_backward, check_layer
 from .viz import draw_graph
+from .training import health
 
 # The flat module names that docs/api.md and earlier code use (tinygrad_edu.optim,
 # tinygrad_edu.datasets, tinygrad_edu.conv.release_scratch, ...) stay importable: `import
 # tinygrad_edu.optim` finds tinygrad_edu.nn.optim itself. `reference` loads only when asked for,
 # since scipy.signal takes a while to import.
 _FLAT_NAMES = {"conv": "ops.conv", "init": "nn.init", "models": "nn.models", "optim": "nn.optim",
-               "datasets": "data.datasets", "reference": "teach.reference"}
+               "datasets": "data.datasets", "reference": "teach.reference", "health": "training.health"}
 
 
 class _FlatNames(_abc.MetaPathFinder, _abc.Loader):

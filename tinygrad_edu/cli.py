@@ -138,8 +138,11 @@ def add_train_command(subparsers):
     parser = subparsers.add_parser(
         "train", help="train a CNN on MNIST and write a checkpoint, plots and metrics",
         description="Train a small CNN on MNIST (by default the 5,000 digits bundled with the "
-                    "package) and write checkpoint.npz, curves.png, filters.png, feature_maps.png "
-                    "and metrics.json into --out.")
+                    "package) and write checkpoint.npz (after every epoch), curves.png, health.png "
+                    "(gradient norms, update/weight ratios and dead ReLUs of every layer), "
+                    "filters.png, feature_maps.png and metrics.json into --out. A run whose loss "
+                    "becomes NaN or grows past 10x its start stops with a diagnosis (exit status 1); "
+                    "Ctrl-C keeps the last finished epoch (exit status 130).")
     parser.add_argument("--model", choices=["seed", "wide"], default="seed",
                         help="seed: 3 and 6 filters, 80 hidden; wide: 16 and 32 filters, 128 hidden "
                              "(default: seed)")
@@ -165,14 +168,23 @@ def add_train_command(subparsers):
 
 
 def run_train(args):
-    from .training.loop import TrainConfig, train
+    import textwrap
+
+    from .training.loop import TrainConfig, TrainingDiverged, TrainingInterrupted, train
 
     out = Path(args.out if args.out is not None else Path("runs") / args.model)
     if out.exists() and not out.is_dir():
         raise CommandError(f"--out {str(out)!r} is a file, not a directory")
     config = TrainConfig(model=args.model, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                          optimizer=args.optimizer, data=args.data, seed=args.seed, out=str(out))
-    train(config, progress=not args.no_progress)
+    try:
+        train(config, progress=not args.no_progress)
+    except TrainingDiverged as diverged:      # one paragraph: where, which layer, why, what to try
+        print(textwrap.fill(f"{PROG}: {diverged}", width=100), file=sys.stderr)
+        return 1
+    except TrainingInterrupted as interrupted:
+        print(f"{PROG}: {interrupted}", file=sys.stderr)
+        return 130
     return 0
 
 

@@ -7,7 +7,8 @@ result. `backward` walks those records in reverse topological order and calls th
 
 VJPs are written with Tensor ops, so with `create_graph=True` the gradients are themselves
 recorded and can be differentiated again. Without it, the VJPs run under `no_grad` and record
-nothing.
+nothing. Two ways to watch backward: `Tensor.register_hook` (see or replace a gradient) and
+`detect_anomaly()` (stop at the first NaN/inf, naming the line of user code that made the op).
 
 The engine imports no op. The ops (tinygrad_edu.ops) are built on it; the only three it defines
 itself are the ones its own bookkeeping needs: `sum_to` and `broadcast_to` (every VJP's result is
@@ -15,6 +16,9 @@ summed back to its input's shape, undoing broadcasting) and `astype` (and cast t
 """
 import contextlib
 import functools
+import linecache
+import os
+import sys
 import threading
 
 import numpy as np
@@ -38,7 +42,10 @@ _State = _ThreadState()
 class Tensor:
     """An ndarray plus what autograd needs: `requires_grad`, `.grad`, and the op that made it."""
 
-    __slots__ = ("data", "grad", "requires_grad", "name", "_ctx", "_retain_grad", "saved", "__weakref__")
+    # _origin (where detect_anomaly saw the op made) and _hooks (register_hook) are set only on
+    # the tensors that need them; an unset slot costs the per-op path nothing
+    __slots__ = ("data", "grad", "requires_grad", "name", "_ctx", "_retain_grad", "saved", "_origin", "_hooks",
+                 "__weakref__")
     __array_ufunc__ = None    # `ndarray + Tensor` defers to Tensor.__radd__; np.exp(t) refuses
 
     def __init__(self, data, requires_grad=False, name=None):
@@ -95,6 +102,24 @@ class Tensor:
         """Keep `.grad` on this non-leaf after backward (leaves always keep theirs)."""
         self._retain_grad = True
         return self
+
+    def register_hook(self, fn):
+        """Call `fn(gradient)` when backward has the gradient for this tensor, as PyTorch does: if
+        it returns a Tensor, that replaces the gradient (in `.grad`, and in what flows on to the
+        ops before); None keeps it. Hooks run in the order they were registered, once per backward
+        with the gradient summed over all uses. Returns a handle whose `.remove()` unregisters it."""
+        global _hooks_registered
+        if not self.requires_grad:
+            raise RuntimeError("register_hook: this tensor does not require grad, so backward never "
+                               "reaches it (make it with requires_grad=True)")
+        if not callable(fn):
+            raise TypeError(f"register_hook: expected a function of the gradient, got {type(fn).__name__}")
+        if getattr(self, "_hooks", None) is None:
+            self._hooks = {}
+        handle = RemovableHandle(self._hooks)
+        self._hooks[handle.id] = fn
+        _hooks_registered = True
+        return handle
 
     def __array__(self, dtype=None, copy=None):
         return self.data if dtype is None else self.data.astype(dtype, copy=False)
@@ -156,6 +181,41 @@ def _float32_array(data):
         raise TypeError(f"Tensor: data must hold numbers, got elements of dtype {array.dtype} "
                         f"(from {type(data).__name__})")
     return array.astype(np.float32)
+
+
+class RemovableHandle:
+    """What register_hook returns: `.remove()` unregisters the hook (also `with handle:`)."""
+    _next_id = 0
+
+    def __init__(self, hooks):
+        self._hooks, self.id = hooks, RemovableHandle._next_id
+        RemovableHandle._next_id += 1
+
+    def remove(self):
+        self._hooks.pop(self.id, None)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.remove()
+
+
+_hooks_registered = False   # backward looks for hooks only once some tensor has had one
+
+
+def _run_hooks(t, g):
+    for fn in list(t._hooks.values()):
+        replaced = fn(g)
+        if replaced is not None:
+            if replaced.__class__ is not Tensor:
+                raise TypeError(f"register_hook: a hook returned {type(replaced).__name__}; return a "
+                                f"Tensor to replace the gradient, or None to keep it")
+            if replaced.shape != g.shape:
+                raise ValueError(f"register_hook: a hook returned a gradient of shape {replaced.shape} "
+                                 f"for a tensor of shape {g.shape}")
+            g = replaced
+    return g
 
 
 def _shape_arg(shape):
@@ -255,7 +315,7 @@ def primitive(fn, name=None, saves=False):
             if saves:
                 result.saved = residuals
         if _State.anomaly:
-            _check_finite(out, prim, inputs, "forward result")
+            _anomaly_forward(result, prim, inputs)
         return result
 
     prim.__name__ = prim.__qualname__ = name or fn.__name__
@@ -302,11 +362,100 @@ class _ArgnumVJPs:
         return 1 << 30
 
 
-def _check_finite(array, prim, inputs, what):
-    if array.dtype.kind in "fc" and not np.isfinite(array).all():
-        shapes = ", ".join(str(t.shape) for t in inputs)
-        raise FloatingPointError(f"detect_anomaly: {prim.__name__} produced NaN or inf in its {what} "
-                                 f"(input shapes {shapes})")
+# --------------------------------------------------------------------------------------------
+# detect_anomaly: where each op was made, and which op is to blame for the first NaN/inf
+# --------------------------------------------------------------------------------------------
+_PACKAGE_DIR = os.path.dirname(__file__) + os.sep   # the tinygrad_edu folder: frames to skip
+_CORE = (__file__, os.path.join(_PACKAGE_DIR, "functional.py"), os.path.join(_PACKAGE_DIR, "ops", ""))
+_HINTS = {"log": "log(x) is -inf at x = 0 and NaN for x < 0", "sqrt": "sqrt(x) is NaN for x < 0",
+          "div": "x / 0 is inf, and 0 / 0 is NaN", "pow": "a negative base to a fractional power is NaN",
+          "exp": "exp(x) overflows float32 to inf above x = 88"}
+_GRADIENT_HINTS = {"sqrt": "the slope of sqrt(x) is infinite at x = 0",
+                   "log": "the slope of log(x) is infinite at x = 0",
+                   "div": "the slope of x / y is infinite at y = 0",
+                   "pow": "x ** p has an infinite slope at x = 0 for p < 1"}
+
+
+def _user_frame():
+    """(file, line, function) of the innermost caller outside the tinygrad_edu package: the line of
+    the learner's code that made the op. When the package itself is the caller (`tinygrad-edu
+    train`), the innermost line outside the engine, functional and ops (a model's forward). Only
+    called in anomaly mode (walking frames is slow)."""
+    frame, fallback = sys._getframe(2), None
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        if fallback is None and not frame.f_code.co_filename.startswith(_CORE):
+            fallback = frame
+        frame = frame.f_back
+    frame = frame or fallback
+    return None if frame is None else (frame.f_code.co_filename, frame.f_lineno, frame.f_code.co_name)
+
+
+def _finite(array):
+    return array.dtype.kind not in "fc" or bool(np.isfinite(array).all())
+
+
+def _what_is_wrong(array, where):
+    """e.g. 'NaN in its forward result (1 of 3 values)'."""
+    nan, inf = int(np.isnan(array).sum()), int(np.isinf(array).sum())
+    kinds = " and ".join(k for k, n in (("NaN", nan), ("inf", inf)) if n)
+    return f"{kinds} in {where} ({nan + inf} of {array.size} values)"
+
+
+def _made_at(t):
+    origin = getattr(t, "_origin", None)
+    if origin is None:
+        return ("  (run the forward pass inside detect_anomaly() too, to see the line that made this op)",)
+    file, line, function = origin
+    text = linecache.getline(file, line).strip()
+    return (f'  made at File "{file}", line {line}, in {function}:', f"      {text}")
+
+
+def _anomaly_forward(result, prim, inputs):
+    """Record where the op was made; raise if its result is not finite, blaming the op itself
+    only when all its inputs were finite."""
+    result._origin = _user_frame()
+    if _finite(result.data):
+        return
+    name = prim.__name__
+    bad = [i for i, x in enumerate(inputs) if not _finite(x.data)]
+    if bad:
+        x = inputs[bad[0]]
+        which = f"input {bad[0]}" + (f" = {x.name}" if x.name else "")
+        blame = (f"  it was given {_what_is_wrong(x.data, which)}, which was made outside detect_anomaly() "
+                 f"or is a leaf (data, a parameter): look there first")
+    else:
+        hint = f" ({_HINTS[name]})" if name in _HINTS else ""
+        blame = f"  its inputs were all finite, so {name} is the first op that went wrong{hint}"
+    _raise_anomaly(prim, inputs, _what_is_wrong(result.data, "its forward result"), result, blame)
+
+
+def _anomaly_gradient(gx, i, t, g):
+    """Raise if the gradient a VJP of t's op returned for input i is not finite, saying whether the
+    gradient arriving at t or t's forward values were already bad (then the fault lies earlier)."""
+    if _finite(gx.data):
+        return
+    prim, inputs, _, _ = t._ctx
+    bad = [k for k, x in enumerate(inputs) if not _finite(x.data)]
+    if not _finite(g.data):
+        blame = ("  the gradient arriving at its result was already non-finite (the gradient backward "
+                 "started from, a hook's, or a sum of gradients that overflowed)")
+    elif bad or not _finite(t.data):
+        which = f"input {bad[0]}" if bad else "result"
+        blame = (f"  its forward {which} was already non-finite: the forward pass went wrong first "
+                 f"(run it inside detect_anomaly() to find the op)")
+    else:
+        name = prim.__name__
+        hint = f" ({_GRADIENT_HINTS[name]})" if name in _GRADIENT_HINTS else ""
+        blame = (f"  its result's gradient and forward values were all finite, so {name}'s VJP for input "
+                 f"{i} made the first non-finite gradient{hint}")
+    _raise_anomaly(prim, inputs, _what_is_wrong(gx.data, f"its gradient for input {i}"), t, blame)
+
+
+def _raise_anomaly(prim, inputs, what, t, blame):
+    shapes = ", ".join(str(x.shape) for x in inputs)
+    lines = (f"detect_anomaly: {prim.__name__} (input shapes {shapes}) produced {what}",
+             *_made_at(t), blame)
+    raise FloatingPointError("\n".join(lines))
 
 
 # --------------------------------------------------------------------------------------------
@@ -347,11 +496,14 @@ def _backprop(roots, root_grads, create_graph, want):
     previous, _State.grad_enabled = _State.grad_enabled, create_graph
     # detect_anomaly: blame the op whose VJP went wrong, not the ops the VJP is written with
     check_finite, _State.anomaly = _State.anomaly, False
+    hooks = _hooks_registered
     try:
         for t in reversed(topological_order(roots)):
             g = grads.pop(id(t), None)
             if g is None:
                 continue
+            if hooks and getattr(t, "_hooks", None):
+                g = _run_hooks(t, g)     # all of t's gradient has arrived: hooks may replace it
             if wanted is None:
                 if t._ctx is None or t._retain_grad:
                     result[t] = g
@@ -368,7 +520,7 @@ def _backprop(roots, root_grads, create_graph, want):
                 if gx.__class__ is not Tensor or gx.data.shape != x.data.shape or gx.data.dtype != x.data.dtype:
                     gx = _fit_gradient(gx, x, prim)
                 if check_finite:
-                    _check_finite(gx.data, prim, inputs, f"gradient for input {i}")
+                    _anomaly_gradient(gx, i, t, g)
                 grads[id(x)] = grads[id(x)] + gx if id(x) in grads else gx
             t.saved = None        # the residuals have served: free them (a second backward recomputes)
     finally:
@@ -452,7 +604,10 @@ class enable_grad(no_grad):
 
 @contextlib.contextmanager
 def detect_anomaly():
-    """Raise FloatingPointError at the first op whose result or gradient has NaN or inf."""
+    """Raise FloatingPointError at the first op whose result or gradient has NaN or inf. Inside,
+    each op also records the line of your code that made it (the innermost frame outside
+    tinygrad_edu), and the error names that line and whether the op's inputs were already bad.
+    Outside, the per-op cost is one flag read."""
     saved, _State.anomaly = _State.anomaly, True
     try:
         yield

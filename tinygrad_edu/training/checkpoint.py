@@ -5,7 +5,14 @@ A checkpoint is a plain NumPy archive: one array per parameter, under its name (
 `allow_pickle=False`, so a checkpoint can never run code, and checks every name and shape against
 the architecture before anything is used: a checkpoint of another model, or a damaged one, is
 refused with a message that says what differs.
+
+Every file is written atomically (`atomic_write`): to a temporary file in the same folder,
+flushed to the disk, then renamed over the old one. A Ctrl-C, a full disk or an error halfway
+leaves the previous file whole; a reader never sees half a checkpoint.
 """
+import contextlib
+import os
+import secrets
 import zipfile
 from pathlib import Path
 
@@ -22,18 +29,49 @@ class CheckpointError(ValueError):
     """A checkpoint that cannot be read or does not fit the model; the message says why."""
 
 
+def atomic_write(path, write):
+    """Call `write(f)` on a new binary file that replaces `path` only once it is complete: a
+    temporary file in the same folder (so the rename stays on one file system), flushed and
+    fsynced, then os.replace'd over `path`. On any error (KeyboardInterrupt too) the temporary
+    file is removed and `path` is untouched."""
+    path = Path(path)
+    temporary = path.parent / f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp"
+    f = open(temporary, "xb")      # not mkstemp: its files are private (0600), open() follows the umask
+    try:
+        with f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+    return path
+
+
+def non_finite(params):
+    """The names of the parameters ({name: Tensor or array}) holding NaN or inf."""
+    return [name for name, p in params.items()
+            if not np.isfinite(np.asarray(p.data if isinstance(p, Tensor) else p)).all()]
+
+
 def save_checkpoint(path, params, model=None):
-    """Write `params` ({name: Tensor}) to `path` (.npz), recording the architecture's name.
+    """Write `params` ({name: Tensor}) to `path` (.npz) atomically, recording the architecture's
+    name. Parameters holding NaN or inf are refused (CheckpointError naming them), so a diverged
+    run cannot overwrite a good checkpoint.
 
     The arrays are stored bit for bit (no compression, no conversion)."""
     model = model or models.model_name(params)
+    bad = non_finite(params)
+    if bad:
+        raise CheckpointError(f"save_checkpoint: not saving {Path(path).name}: {', '.join(bad)} "
+                              f"hold NaN or inf values")
     arrays = {name: np.asarray(p.data if isinstance(p, Tensor) else p) for name, p in params.items()}
     arrays[_META + "model"] = np.array(model)
     arrays[_META + "format"] = np.array(FORMAT_VERSION)
-    path = Path(path)
-    with open(path, "wb") as f:  # an open file: np.savez would otherwise append ".npz" to the name
-        np.savez(f, **arrays)
-    return path
+    # an open file: np.savez would otherwise append ".npz" to the name
+    return atomic_write(path, lambda f: np.savez(f, **arrays))
 
 
 def load_checkpoint(path, model=None):
@@ -46,9 +84,16 @@ def load_checkpoint(path, model=None):
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
     try:
-        with np.load(path, allow_pickle=False) as archive:
+        archive = np.load(path, allow_pickle=False)
+        if not isinstance(archive, np.lib.npyio.NpzFile):   # a .npy file holds one bare array
+            raise CheckpointError(f"checkpoint {path.name}: this is a single NumPy array (.npy), not a "
+                                  f"checkpoint; pass the .npz file that 'tinygrad-edu train' or "
+                                  f"save_checkpoint wrote")
+        with archive:
             arrays = {name: archive[name] for name in archive.files}
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
+        if isinstance(e, CheckpointError):
+            raise
         raise CheckpointError(f"checkpoint {path.name}: not a readable .npz file ({e})") from None
 
     recorded = str(arrays.pop(_META + "model")) if _META + "model" in arrays else None

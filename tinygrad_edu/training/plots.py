@@ -1,4 +1,5 @@
-"""The pictures `tinygrad-edu train` writes: learning curves, first-layer filters, feature maps.
+"""The pictures `tinygrad-edu train` writes: learning curves, first-layer filters, feature maps,
+and the health report of every layer (tinygrad_edu.health.Monitor.plot).
 
 Figures are drawn with matplotlib's Agg canvas directly (no pyplot), so nothing needs a screen
 and no global matplotlib state is changed.
@@ -9,19 +10,23 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from .checkpoint import atomic_write
+
 
 def _save(fig, path):
     FigureCanvasAgg(fig)        # render with Agg, whatever backend the user's matplotlib prefers
-    fig.savefig(path, dpi=100)
+    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100))   # never half a picture
 
 
 def plot_curves(history, path):
     """Loss and accuracy per epoch. history: a list of dicts with epoch, train_loss,
-    train_accuracy and test_accuracy (accuracies as fractions)."""
+    train_accuracy, test_accuracy (accuracies as fractions) and, when measured, test_loss."""
     epochs = [h["epoch"] for h in history]
     fig = Figure(figsize=(10, 4), layout="constrained")
     loss_ax, acc_ax = fig.subplots(1, 2)
     loss_ax.plot(epochs, [h["train_loss"] for h in history], "o-", label="train")
+    if any("test_loss" in h for h in history):
+        loss_ax.plot(epochs, [h.get("test_loss", math.nan) for h in history], "s-", label="test")
     loss_ax.set(title="loss (cross-entropy)", xlabel="epoch", ylabel="mean loss per image")
     loss_ax.legend()
     acc_ax.plot(epochs, [100 * h["train_accuracy"] for h in history], "o-", label="train")
@@ -77,4 +82,59 @@ def plot_feature_maps(image, activations, path, label=None):
             ax.set_title(f"{layer}[{i}]", fontsize=8)
         row += math.ceil(len(maps) / columns)
     fig.suptitle("feature maps after each conv + ReLU")
+    _save(fig, path)
+
+
+def _steps(values, positive=True, smooth=1):
+    """(step numbers from 1, values) to plot; for a log axis, zeros, NaN and inf become gaps.
+    smooth > 1: a running (geometric, for a log axis) mean over that many steps, so a line per
+    layer stays readable over thousands of noisy minibatch steps."""
+    values = np.asarray(values, np.float64)
+    if positive:
+        values = np.where(np.isfinite(values) & (values > 0), values, np.nan)
+    if smooth > 1 and len(values) >= smooth:
+        kernel = np.full(smooth, 1 / smooth)
+        values = (np.exp(np.convolve(np.log(values), kernel, "valid")) if positive
+                  else np.convolve(values, kernel, "valid"))
+        return np.arange(smooth, smooth + len(values)), values    # each mean at its window's last step
+    return np.arange(1, len(values) + 1), values
+
+
+def plot_health(monitor, path, title=None):
+    """A Monitor's record over the steps, four panels: the loss, each parameter's gradient norm and
+    update-to-weight ratio (log scale; one colour per layer, weights solid, biases dashed, the
+    usual ratio 1e-3 dotted), and the share of dead ReLU units per scope."""
+    fig = Figure(figsize=(12, 8), layout="constrained")
+    (loss_ax, grad_ax), (ratio_ax, dead_ax) = fig.subplots(2, 2, sharex=True)
+    smooth = max(1, monitor.steps // 100)
+    loss_ax.plot(*_steps(monitor.losses), color="0.75", lw=0.5)
+    loss_ax.plot(*_steps(monitor.losses, smooth=smooth), color="black", lw=1)
+    loss_ax.set(title="loss", yscale="log")
+    layers = list(dict.fromkeys(name.rsplit(".", 1)[0] for name in monitor.names))
+    colours = {layer: f"C{i % 10}" for i, layer in enumerate(layers)}
+    for name, p in zip(monitor.names, monitor.params):
+        style = dict(color=colours[name.rsplit(".", 1)[0]], lw=1, ls="-" if p.ndim >= 2 else "--", label=name)
+        grad_ax.plot(*_steps(monitor.grad_norm[name], smooth=smooth), **style)
+        ratio_ax.plot(*_steps(monitor.update_ratio[name], smooth=smooth), **style)
+    grad_ax.set(title="gradient norm ||grad||", yscale="log")
+    ratio_ax.axhline(1e-3, color="grey", ls=":", lw=1.5, label="usual (1e-3)")
+    ratio_ax.set(title="update / weight  ||w_new - w_old|| / ||w_new||", yscale="log", xlabel="step")
+    for label, shares in monitor.dead.items():
+        dead_ax.plot(*_steps(100 * np.asarray(shares), positive=False), lw=1, label=label,
+                     color=colours.get(label.split("#")[0].split("/")[0]))
+    dead_ax.set(title=f"dead ReLU units (silent for the last {monitor.window} steps)", ylabel="%",
+                ylim=(-2, 102), xlabel="step")
+    bad = [s for s in (monitor.bad_loss, monitor.bad_gradient) if s is not None]
+    for ax in (loss_ax, grad_ax, ratio_ax, dead_ax):
+        ax.grid(alpha=0.3)
+        if bad:
+            ax.axvline(min(s[0] for s in bad), color="red", ls="--", lw=1)   # the first non-finite value
+    ratio_ax.legend(fontsize=7, ncol=2)
+    if monitor.dead:
+        dead_ax.legend(fontsize=7)
+    else:
+        dead_ax.text(0.5, 0.5, "no ReLU seen\n(pass the loss to monitor.step)", ha="center", va="center",
+                     transform=dead_ax.transAxes, color="grey")
+    fig.suptitle((title or f"training health over {monitor.steps} steps")
+                 + (f" (lines: running means over {smooth} steps)" if smooth > 1 else ""))
     _save(fig, path)
