@@ -7,8 +7,9 @@
     conv.py          conv2d, conv_transpose2d (its input-gradient), conv2d_weight_grad
     pool.py          max_pool2d, avg_pool2d
     loss.py          softmax, log_softmax, cross_entropy
+    norm.py          normalize (batch norm and layer norm)
 
 Primitives take normalised parameters; tinygrad_edu.functional gives them PyTorch's signatures,
 checks the arguments and attaches the Tensor methods.
 """
-from . import conv, elementwise, linalg, loss, pool, reduce, shape  # noqa: F401
+from . import conv, elementwise, linalg, loss, norm, pool, reduce, shape  # noqa: F401

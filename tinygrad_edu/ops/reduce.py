@@ -38,3 +38,31 @@ max_ = primitive(np.max, "max")
 defvjp(max_, lambda g, ans, x, axis=None, keepdims=False:
        _unreduce(g, x, axis, keepdims) * _max_share(x, ans, axis),
        rules=("g to the maxima (ties share equally)",))
+
+
+# ==============================================================================================
+# Added for issue 15: min and cumsum
+# ==============================================================================================
+def _min_share(x, ans, axis):
+    """As _max_share, for the minima."""
+    is_min = x.data == np.min(x.data, axis=axis, keepdims=True)
+    return Tensor((is_min / is_min.sum(axis=axis, keepdims=True)).astype(x.dtype))
+
+
+min_ = primitive(np.min, "min")
+defvjp(min_, lambda g, ans, x, axis=None, keepdims=False:
+       _unreduce(g, x, axis, keepdims) * _min_share(x, ans, axis),
+       rules=("g to the minima (ties share equally)",))
+
+
+def _cumsum(x, axis, reverse=False):
+    """Running sums along `axis`; reverse=True sums from the end (the transpose of cumsum)."""
+    if reverse:
+        return np.flip(np.cumsum(np.flip(x, axis), axis=axis), axis)
+    return np.cumsum(x, axis=axis)
+
+
+# y_i = sum_{j <= i} x_j, so dL/dx_j = sum_{i >= j} g_i: the running sum of g from the end.
+cumsum = primitive(_cumsum, "cumsum")
+defvjp(cumsum, lambda g, ans, x, axis, reverse=False: cumsum(g, axis=axis, reverse=not reverse),
+       rules=("running sum of g from the other end",))
