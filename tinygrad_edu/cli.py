@@ -1,6 +1,6 @@
 """The `tinygrad-edu` command (also `python -m tinygrad_edu`).
 
-    tinygrad-edu train [--model seed|wide] [--epochs N] [--batch-size N] [--lr LR]
+    tinygrad-edu train [--model seed|wide|bn] [--epochs N] [--batch-size N] [--lr LR]
                        [--optimizer sgd|adam] [--data DIR] [--seed N] [--out DIR]
     tinygrad-edu evaluate --checkpoint FILE [--data DIR]
     tinygrad-edu summary [--model seed|wide]
@@ -121,6 +121,7 @@ def example_batch(model="seed", batch=10):
 
 # ---- train ----------------------------------------------------------------------------------
 def add_train_command(subparsers):
+    from .nn import models
     from .training.loop import DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS, DEFAULT_LR, DEFAULT_OPTIMIZER
 
     parser = subparsers.add_parser(
@@ -128,8 +129,9 @@ def add_train_command(subparsers):
         description="Train a small CNN on MNIST (by default the 5,000 digits bundled with the "
                     "package) and write checkpoint.npz, curves.png, filters.png, feature_maps.png "
                     "and metrics.json into --out.")
-    parser.add_argument("--model", choices=["seed", "wide"], default="seed",
-                        help="seed: 3 and 6 filters, 80 hidden; wide: 16 and 32 filters, 128 hidden "
+    parser.add_argument("--model", choices=list(models.ARCHITECTURES), default="seed",
+                        help="seed: 3 and 6 filters, 80 hidden; wide: 16 and 32 filters, 128 hidden; "
+                             "bn: conv-batchnorm-relu blocks of 8 and 16 filters, 64 hidden with dropout "
                              "(default: seed)")
     parser.add_argument("--epochs", type=positive_int, default=DEFAULT_EPOCHS,
                         help=f"passes over the training digits (default: {DEFAULT_EPOCHS})")

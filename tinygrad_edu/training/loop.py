@@ -116,8 +116,8 @@ def train(config, progress=True, log=print):
     x_train, y_train, x_test, y_test = load_mnist(config.data)
     rng = np.random.default_rng(config.seed)
     params = models.init_params(config.model, rng=rng)
-    optimizer = make_optimizer(params, config)
-    n_params = sum(p.size for p in params.values())
+    optimizer = make_optimizer(models.trainable(params), config)    # not batch norm's running statistics
+    n_params = sum(p.size for p in models.trainable(params).values())
     log(f"training the {config.model} model ({n_params:,} parameters) on {len(x_train):,} digits, "
         f"testing on {len(x_test):,}: {config.epochs} epochs, batch {config.batch_size}, "
         f"{config.optimizer} lr {config.lr:g} ({config.schedule}), seed {config.seed}")
@@ -134,7 +134,7 @@ def train(config, progress=True, log=print):
             if config.schedule == "cosine":
                 optimizer.lr = cosine_lr(config.lr, step, total_steps)
             x, y = Tensor(x_train[index]), y_train[index]
-            logits = models.forward(params, x)
+            logits = models.forward(params, x, training=True, rng=rng)   # batch norm, dropout: training mode
             loss = F.cross_entropy(logits, y)
             optimizer.zero_grad()
             loss.backward()
