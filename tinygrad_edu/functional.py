@@ -658,7 +658,7 @@ def gather(x, axis, index):
     if index.ndim != x.ndim or any(m > n for i, (m, n) in enumerate(zip(index.shape, x.shape)) if i != axis):
         raise ValueError(f"{op}: index of shape {index.shape} does not fit x of shape {x.shape} along "
                          f"axis {axis}: same number of axes, and no larger along the others")
-    if index.size and (index.min() < -x.shape[axis] or index.max() >= x.shape[axis]):
+    if index.size and (index.min() < 0 or index.max() >= x.shape[axis]):
         raise ValueError(f"{op}: index values must be in [0, {x.shape[axis]}) along axis {axis} of x "
                          f"{x.shape}")
     grid = list(np.ogrid[tuple(slice(n) for n in index.shape)])
@@ -783,6 +783,7 @@ def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
         raise ValueError(f"{op}: the input has {x4.shape[1]} channels (x shape {tensor_arg(x, op, 'x').shape}) "
                          f"but the weight expects {weight.shape[1]} per group x groups={groups} (weight shape "
                          f"{weight.shape}, layout (C_out, C_in/groups, k))")
+    _check_bias(bias, weight.shape[0], op, "output channel")
     padding = padding if isinstance(padding, str) else (0, _single(padding, op, "padding"))
     w4 = reshape(weight, shape=weight.shape[:2] + (1, weight.shape[2]))
     return _from_2d(conv2d(x4, w4, bias, stride=(1, _single(stride, op, "stride", 1)), padding=padding,
