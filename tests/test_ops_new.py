@@ -289,6 +289,7 @@ def _inputs(makers):
     return [np.asarray(m(), np.float64) for m in makers]
 
 
+@pytest.mark.filterwarnings("ignore:Using padding='same'")       # PyTorch's note on an even kernel
 @pytest.mark.parametrize("name", list(CASES))
 def test_against_pytorch(name):
     torch = pytest.importorskip("torch")
@@ -396,6 +397,12 @@ def test_var_and_std_values():
     assert x.var(axis=1, correction=0).data.tolist() == pytest.approx([1.25, 0.0])
     assert x.std(dim=1, keepdim=True).shape == (2, 1)
     assert np.isnan(Tensor(np.array([3.0])).var().item())              # one value, correction 1: NaN
+
+
+def test_std_of_a_constant_slice_has_zero_gradient_as_pytorch():
+    x = Tensor(np.array([[1.5, 1.5, 1.5], [1.0, 2.0, 4.0]]), requires_grad=True)
+    x.std(axis=1).sum().backward()
+    assert x.grad.data[0].tolist() == [0.0, 0.0, 0.0] and np.isfinite(x.grad.data).all()
 
 
 def test_cumsum_values_and_gradient():
@@ -603,5 +610,8 @@ def test_cross_entropy_keeps_the_contracts_positional_reduction():
                                F.cross_entropy(logits, target, reduction="sum").data)
 
 
-def test_cross_entropy_with_every_row_ignored_is_nan_as_pytorch():
-    assert np.isnan(F.cross_entropy(Tensor(np.zeros((2, 3))), [-100, -100]).item())
+def test_cross_entropy_with_every_row_ignored_is_nan_with_zero_gradient_as_pytorch():
+    logits = Tensor(np.zeros((2, 3)), requires_grad=True)
+    loss = F.cross_entropy(logits, [-100, -100], label_smoothing=0.1)
+    loss.backward()
+    assert np.isnan(loss.item()) and logits.grad.data.tolist() == [[0.0] * 3] * 2

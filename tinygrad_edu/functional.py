@@ -172,7 +172,7 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
 
 
 # ---- pooling ----------------------------------------------------------------------------------
-def _pool_args(x, kernel_size, stride, padding, op, dilation=(1, 1)):
+def _pool_args(x, kernel_size, stride, padding, op, dilation=(1, 1), ceil_mode=False):
     x = tensor_arg(x, op, "x")
     _check_rank(x, 4, op, "x", "(N, C, H, W)")
     if not np.issubdtype(x.dtype, np.floating):
@@ -182,7 +182,14 @@ def _pool_args(x, kernel_size, stride, padding, op, dilation=(1, 1)):
     padding = pair(padding, op, "padding", 0)
     if any(p > k // 2 for p, k in zip(padding, kernel_size)):
         raise ValueError(f"{op}: padding {padding} must be at most half the kernel size {kernel_size}")
-    _check_kernel_fits(x.shape, ((padding[0],) * 2, (padding[1],) * 2), kernel_size, dilation, op)
+    if not ceil_mode:
+        _check_kernel_fits(x.shape, ((padding[0],) * 2, (padding[1],) * 2), kernel_size, dilation, op)
+        return x, kernel_size, stride, padding
+    # ceil_mode: a window may hang over the bottom/right edge, as long as one window fits
+    extra = _pool_kernels.ceil_mode_extra(x.shape[2:], kernel_size, stride, padding, dilation)
+    if min(_pool_kernels.pool_out_size(x.shape[2:], kernel_size, stride, padding, dilation, extra)) < 1:
+        raise ValueError(f"{op}: the kernel {kernel_size} (dilation {dilation}) is too large for the "
+                         f"padded input even with ceil_mode=True (input shape {x.shape}, padding {padding})")
     return x, kernel_size, stride, padding
 
 
@@ -195,7 +202,7 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
     maximum as a flat index row * W + column into its (H, W) channel plane (int64)."""
     op = "max_pool2d"
     dilation = pair(dilation, op, "dilation", 1)
-    x, kernel_size, stride, padding = _pool_args(x, kernel_size, stride, padding, op, dilation)
+    x, kernel_size, stride, padding = _pool_args(x, kernel_size, stride, padding, op, dilation, ceil_mode)
     extra = _pool_kernels.ceil_mode_extra(x.shape[2:], kernel_size, stride, padding, dilation) \
         if ceil_mode else (0, 0)
     more = {}      # only what differs from the defaults, so graphs of plain pools read as before
@@ -216,7 +223,7 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_in
     unless count_include_pad=False. ceil_mode=True adds a last, partial window where the stride
     leaves input unread; its divisor counts only the input and padding it covers (as PyTorch)."""
     op = "avg_pool2d"
-    x, kernel_size, stride, padding = _pool_args(x, kernel_size, stride, padding, op)
+    x, kernel_size, stride, padding = _pool_args(x, kernel_size, stride, padding, op, ceil_mode=ceil_mode)
     extra = _pool_kernels.ceil_mode_extra(x.shape[2:], kernel_size, stride, padding, (1, 1)) \
         if ceil_mode else (0, 0)
     more = {}
@@ -556,8 +563,9 @@ def var(x, axis=None, correction=1, keepdims=False):
 
 
 def std(x, axis=None, correction=1, keepdims=False):
-    """sqrt(var(x, axis, correction))."""
-    return sqrt(var(x, axis, correction, keepdims))
+    """sqrt(var(x, axis, correction)); its gradient is 0 where it is 0 (as PyTorch's)."""
+    x = _float_arg(x, "std")
+    return _reduce.std(x, axis=normalize_axis(axis, x.ndim, "std"), correction=correction, keepdims=keepdims)
 
 
 def cumsum(x, axis):
@@ -875,8 +883,9 @@ def _nll(logp, target, weight, ignore_index, reduction, label_smoothing=0.0):
     total = losses.sum()
     if reduction == "sum":
         return total
-    with np.errstate(invalid="ignore", divide="ignore"):       # every row ignored: NaN, as PyTorch
-        return total / Tensor(np.asarray(w.sum(), logp.dtype))
+    if w.sum() == 0:                # every row ignored: NaN with a zero gradient, as PyTorch
+        return total + Tensor(np.asarray(np.nan, logp.dtype))
+    return total / Tensor(np.asarray(w.sum(), logp.dtype))
 
 
 def _weighted_cross_entropy(logits, target, weight, ignore_index, reduction, label_smoothing):

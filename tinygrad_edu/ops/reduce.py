@@ -7,6 +7,7 @@ them: the gradient of a sum is "every element counted once".
 import numpy as np
 
 from ..engine import Tensor, broadcast_to, defvjp, primitive
+from .elementwise import where_
 from .shape import reshape
 
 
@@ -66,3 +67,24 @@ def _cumsum(x, axis, reverse=False):
 cumsum = primitive(_cumsum, "cumsum")
 defvjp(cumsum, lambda g, ans, x, axis, reverse=False: cumsum(g, axis=axis, reverse=not reverse),
        rules=("running sum of g from the other end",))
+
+
+def _std(x, axis, correction, keepdims=False):
+    with np.errstate(divide="ignore", invalid="ignore"):      # too few values: NaN, as PyTorch
+        return np.std(x, axis=axis, ddof=correction, keepdims=keepdims)
+
+
+def _std_vjp(g, ans, x, axis, correction, keepdims=False):
+    """d std = (x - mean) / (std * (n - correction)), and 0 where std is 0 (PyTorch's choice: a
+    constant slice has no direction to move in). The masked denominator is replaced by 1 before
+    dividing, so not even a second derivative sees 0/0."""
+    n = x.size // max(ans.size, 1) if x.size else 0
+    s = _unreduce(ans, x, axis, keepdims)
+    flat = s.data == 0
+    safe = where_(flat, 1, s)
+    centred = x - mean(x, axis=axis, keepdims=True)
+    return where_(flat, 0, _unreduce(g, x, axis, keepdims) / (safe * (n - correction))) * centred
+
+
+std = primitive(_std, "std")
+defvjp(std, _std_vjp, rules=("g * (x - mean) / (std * (n - correction))  (0 where std = 0)",))
