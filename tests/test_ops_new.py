@@ -566,6 +566,11 @@ def test_dim_and_keepdim_aliases_everywhere():
                                    getattr(x, method)(axis=1, keepdims=True).data)
     np.testing.assert_allclose(tg.concatenate([x, x], dim=2).data, np.concatenate([x.data] * 2, 2))
     np.testing.assert_allclose(tg.stack([x, x], dim=-1).data, np.stack([x.data] * 2, -1))
+    assert x.flip(dims=(0, 2)).data.tolist() == x.flip(0, 2).data.tolist()
+    assert x.permute(dims=(2, 0, 1)).shape == (4, 2, 3)
+    assert [p.shape for p in tg.split(x, 2, dim=2)] == [(2, 3, 2), (2, 3, 2)]
+    assert [p.shape for p in tg.chunk(x, 3, dim=1)] == [(2, 1, 4)] * 3
+    assert F.var(x, dim=0).shape == (3, 4) and F.cumsum(x, dim=1).shape == (2, 3, 4)
     with pytest.raises(TypeError, match=r"sum: got both axis= and dim= \(its PyTorch name\); pass one"):
         x.sum(axis=1, dim=1)
 

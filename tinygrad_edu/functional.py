@@ -585,9 +585,10 @@ def _axes_args(args, op):
     return axes
 
 
-def flip(x, *axes):
-    """Reverse the order of the elements along each of axes."""
-    axes = _axes_args(axes, "flip")
+def flip(x, *axes_given, axes=None):
+    """Reverse the order of the elements along each of axes: x.flip(0, 1), x.flip((0, 1)),
+    x.flip(dims=(0, 1))."""
+    axes = _axes_args(axes_given if axes is None else (axes,), "flip")
     return _shape.flip(x, axes=normalize_axis(axes, x.ndim, "flip"))
 
 
@@ -619,9 +620,9 @@ def flatten(x, start_axis=0, end_axis=-1):
                    + x.shape[end + 1:])
 
 
-def permute(x, *axes):
-    """Reorder the axes: result axis i is x's axis axes[i]."""
-    axes = _axes_args(axes, "permute")
+def permute(x, *axes_given, axes=None):
+    """Reorder the axes: result axis i is x's axis axes[i] (x.permute(2, 0, 1), or dims=(2, 0, 1))."""
+    axes = _axes_args(axes_given if axes is None else (axes,), "permute")
     normal = [a % max(x.ndim, 1) if -x.ndim <= a < x.ndim else None for a in axes]
     if len(axes) != x.ndim or sorted(normal, key=lambda a: -1 if a is None else a) != list(range(x.ndim)):
         raise ValueError(f"permute: axes {axes} are not a permutation of the {x.ndim} axes of a tensor "
@@ -1119,27 +1120,23 @@ softmax = accepts_torch_names(softmax)
 log_softmax = accepts_torch_names(log_softmax)
 concatenate = accepts_torch_names(concatenate)
 stack = accepts_torch_names(stack)
+var, std, cumsum = accepts_torch_names(var), accepts_torch_names(std), accepts_torch_names(cumsum)
+flip, squeeze, unsqueeze = accepts_torch_names(flip), accepts_torch_names(squeeze), accepts_torch_names(unsqueeze)
+flatten, permute, gather = accepts_torch_names(flatten), accepts_torch_names(permute), accepts_torch_names(gather)
+split, chunk = accepts_torch_names(split), accepts_torch_names(chunk)
 Tensor.sum = accepts_torch_names(Tensor.sum, "sum")
 Tensor.mean = accepts_torch_names(Tensor.mean, "mean")
 Tensor.max = accepts_torch_names(Tensor.max, "max")
 Tensor.min = accepts_torch_names(_reduction(_reduce.min_), "min")
 Tensor.argmax = accepts_torch_names(_argreduce(np.argmax, "argmax"))
 Tensor.argmin = accepts_torch_names(_argreduce(np.argmin, "argmin"))
-Tensor.var = accepts_torch_names(var)
-Tensor.std = accepts_torch_names(std)
-Tensor.cumsum = accepts_torch_names(cumsum)
+Tensor.var, Tensor.std, Tensor.cumsum = var, std, cumsum
 Tensor.softmax = accepts_torch_names(lambda a, axis=-1: softmax(a, axis), "softmax")
 Tensor.log_softmax = accepts_torch_names(lambda a, axis=-1: log_softmax(a, axis), "log_softmax")
 
-Tensor.flip = accepts_torch_names(flip)
-Tensor.squeeze = accepts_torch_names(squeeze)
-Tensor.unsqueeze = accepts_torch_names(unsqueeze)
-Tensor.flatten = accepts_torch_names(flatten)
-Tensor.permute, Tensor.expand, Tensor.repeat = permute, expand, repeat
-Tensor.gather = accepts_torch_names(gather)
-Tensor.tril, Tensor.triu = tril, triu
-Tensor.split = accepts_torch_names(split)
-Tensor.chunk = accepts_torch_names(chunk)
+Tensor.flip, Tensor.squeeze, Tensor.unsqueeze, Tensor.flatten = flip, squeeze, unsqueeze, flatten
+Tensor.permute, Tensor.expand, Tensor.repeat, Tensor.gather = permute, expand, repeat, gather
+Tensor.tril, Tensor.triu, Tensor.split, Tensor.chunk = tril, triu, split, chunk
 
 Tensor.clamp = Tensor.clip = _clamp
 Tensor.sign, Tensor.floor, Tensor.ceil = _ew.sign_, _ew.floor, _ew.ceil
