@@ -320,6 +320,17 @@ def test_gradcheck(name):
     assert gradcheck(ours_fn, inputs, second_order=order == 2)
 
 
+@pytest.mark.parametrize("name", list(CASES))
+def test_float32_stays_float32(name):
+    """Training runs in float32: no constant inside an op may promote it to float64."""
+    ours_fn, _, makers, _ = CASES[name]
+    inputs = [Tensor(a.astype(np.float32), requires_grad=True) for a in _inputs(makers)]
+    out = ours_fn(*inputs)
+    assert out.dtype == np.float32
+    grads = tg.grad(out.sum(), inputs)
+    assert all(g.dtype == np.float32 for g in grads)
+
+
 # ---- non-differentiable ops --------------------------------------------------------------------
 def test_argmax_argmin_match_pytorch():
     torch = pytest.importorskip("torch")

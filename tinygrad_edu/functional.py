@@ -478,9 +478,9 @@ def gelu(x, approximate="none"):
     """x * Phi(x), Phi the standard normal CDF (exact, with erf), or PyTorch's tanh approximation."""
     x = _float_arg(x, "gelu")
     if approximate == "none":
-        return x * (0.5 + 0.5 * _ew.erf(x * (1 / np.sqrt(2.0))))
+        return x * (0.5 + 0.5 * _ew.erf(x * float(1 / np.sqrt(2.0))))      # Python floats keep x's dtype
     if approximate == "tanh":
-        return x * (0.5 + 0.5 * tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x * x * x)))
+        return x * (0.5 + 0.5 * tanh(float(np.sqrt(2 / np.pi)) * (x + 0.044715 * x * x * x)))
     raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
 
 
@@ -941,9 +941,10 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean
     if pos_weight is None:
         losses = (1 - t) * x + softplus_neg
     else:
-        losses = (1 - t) * x + (1 + (tensor_arg(pos_weight, op, "pos_weight") - 1) * t) * softplus_neg
+        pos_weight = tensor_arg(pos_weight, op, "pos_weight").astype(x.dtype)
+        losses = (1 - t) * x + (1 + (pos_weight - 1) * t) * softplus_neg
     if weight is not None:
-        losses = losses * tensor_arg(weight, op, "weight")
+        losses = losses * tensor_arg(weight, op, "weight").astype(x.dtype)
     return _reduce_loss(losses, reduction)
 
 
@@ -980,9 +981,9 @@ def _channel_shape(x):
 
 def _affine(y, weight, bias, shape):
     if weight is not None:
-        y = y * reshape(tensor_arg(weight, "batch_norm", "weight"), shape=shape)
+        y = y * reshape(tensor_arg(weight, "batch_norm", "weight").astype(y.dtype), shape=shape)
     if bias is not None:
-        y = y + reshape(tensor_arg(bias, "batch_norm", "bias"), shape=shape)
+        y = y + reshape(tensor_arg(bias, "batch_norm", "bias").astype(y.dtype), shape=shape)
     return y
 
 
@@ -1039,7 +1040,7 @@ def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
     y = _norm.normalize(x, axes=tuple(range(x.ndim - k, x.ndim)), eps=eps)
     for name, t in (("weight", weight), ("bias", bias)):
         if t is not None:
-            t = tensor_arg(t, op, name)
+            t = tensor_arg(t, op, name).astype(x.dtype)
             if t.shape != normalized_shape:
                 raise ValueError(f"{op}: {name} must have shape {normalized_shape}, got {t.shape}")
             y = y * t if name == "weight" else y + t
@@ -1058,7 +1059,7 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
         raise ValueError(f"{op}: query {q.shape}, key {k.shape}, value {v.shape} do not fit: expected "
                          f"(..., L, E), (..., S, E), (..., S, Ev)")
     L, S = q.shape[-2], k.shape[-2]
-    scale = 1 / np.sqrt(q.shape[-1]) if scale is None else scale
+    scale = float(1 / np.sqrt(q.shape[-1]) if scale is None else scale)
     scores = (q @ transpose(k, axes=tuple(range(k.ndim - 2)) + (k.ndim - 1, k.ndim - 2))) * scale
     if is_causal:
         if attn_mask is not None:
@@ -1069,7 +1070,7 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
         if mask.dtype == bool:
             scores = where_(mask, scores, -np.inf)
         else:
-            scores = scores + tensor_arg(attn_mask, op, "attn_mask")
+            scores = scores + tensor_arg(attn_mask, op, "attn_mask").astype(scores.dtype)
     weights = softmax(scores, axis=-1)
     if dropout_p:
         weights = dropout(weights, dropout_p, training=True, rng=rng)
