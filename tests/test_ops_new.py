@@ -612,6 +612,11 @@ def test_dim_and_keepdim_aliases_everywhere():
      r"cross_entropy: label_smoothing must be a number in \[0, 1\], got 2"),
     (lambda x: F.cross_entropy(Tensor(np.zeros((2, 3))), [0, 7], ignore_index=5), ValueError,
      r"cross_entropy: target value 7 is outside \[0, 3\)"),
+    (lambda x: F.max_pool1d(x, 2, padding=2), ValueError, r"max_pool1d: padding 2 must be at most half the kernel size 2"),
+    (lambda x: F.avg_pool1d(x, 7), ValueError, r"avg_pool1d: the kernel of size 7 \(dilation 1\) spans 7, more than the "
+                                               r"padded input's 4 \(input shape \(2, 3, 4\), padding 0\)"),
+    (lambda x: F.conv1d(x, Tensor(np.zeros((2, 3, 3))), dilation=2), ValueError,
+     r"conv1d: the kernel of size 3 \(dilation 2\) spans 5, more than the padded input's 4"),
     (lambda x: F.scaled_dot_product_attention(x, x.reshape(2, 4, 3), x), ValueError,
      r"scaled_dot_product_attention: query \(2, 3, 4\), key \(2, 4, 3\), value \(2, 3, 4\) do not fit"),
 ])

@@ -781,6 +781,25 @@ def _from_2d(y):
     return reshape(y, shape=(y.shape[0], y.shape[1], y.shape[3]))
 
 
+def _check_1d_window(x, kernel, padding, dilation, op, what="kernel", ceil_mode=False):
+    """The 1-D ops' own checks, so their errors speak of (N, C, L), not of the 2-D op underneath."""
+    span, L = dilation * (kernel - 1) + 1, x.shape[2]
+    if span > L + 2 * padding and not ceil_mode:
+        raise ValueError(f"{op}: the {what} of size {kernel} (dilation {dilation}) spans {span}, more than "
+                         f"the padded input's {L + 2 * padding} (input shape {x.shape}, padding {padding})")
+
+
+def _pool1d_args(x, kernel_size, stride, padding, dilation, op, ceil_mode):
+    x = tensor_arg(x, op, "x")
+    _check_rank(x, 3, op, "x", "(N, C, L)")
+    k, p = _single(kernel_size, op, "kernel_size", 1), _single(padding, op, "padding")
+    d = _single(dilation, op, "dilation", 1)
+    if p > k // 2:
+        raise ValueError(f"{op}: padding {p} must be at most half the kernel size {k}")
+    _check_1d_window(x, k, p, d, op, ceil_mode=ceil_mode)
+    return k, None if stride is None else (1, _single(stride, op, "stride", 1)), p, d
+
+
 def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """1-D cross-correlation, as torch.nn.functional.conv1d: x (N, C_in, L), weight
     (C_out, C_in/groups, k) -> (N, C_out, L_out); conv2d over a height-1 image."""
@@ -793,7 +812,11 @@ def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
                          f"but the weight expects {weight.shape[1]} per group x groups={groups} (weight shape "
                          f"{weight.shape}, layout (C_out, C_in/groups, k))")
     _check_bias(bias, weight.shape[0], op, "output channel")
-    padding = padding if isinstance(padding, str) else (0, _single(padding, op, "padding"))
+    if not isinstance(padding, str):
+        padding = _single(padding, op, "padding")
+        _check_1d_window(tensor_arg(x, op, "x"), weight.shape[2], padding, _single(dilation, op, "dilation", 1),
+                         op)
+        padding = (0, padding)
     w4 = reshape(weight, shape=weight.shape[:2] + (1, weight.shape[2]))
     return _from_2d(conv2d(x4, w4, bias, stride=(1, _single(stride, op, "stride", 1)), padding=padding,
                            dilation=(1, _single(dilation, op, "dilation", 1)), groups=groups))
@@ -802,10 +825,9 @@ def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
 def max_pool1d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
     """Max over windows along the last axis of x (N, C, L); max_pool2d over a height-1 image."""
     op = "max_pool1d"
-    out = max_pool2d(_as_2d(x, op), (1, _single(kernel_size, op, "kernel_size", 1)),
-                     stride=None if stride is None else (1, _single(stride, op, "stride", 1)),
-                     padding=(0, _single(padding, op, "padding")), dilation=(1, _single(dilation, op, "dilation", 1)),
-                     ceil_mode=ceil_mode, return_indices=return_indices)
+    k, stride, p, d = _pool1d_args(x, kernel_size, stride, padding, dilation, op, ceil_mode)
+    out = max_pool2d(_as_2d(x, op), (1, k), stride=stride, padding=(0, p), dilation=(1, d), ceil_mode=ceil_mode,
+                     return_indices=return_indices)
     if return_indices:
         return _from_2d(out[0]), Tensor(out[1].data[:, :, 0, :])   # row 0: the flat index is the column
     return _from_2d(out)
@@ -814,9 +836,8 @@ def max_pool1d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
 def avg_pool1d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
     """Mean over windows along the last axis of x (N, C, L); avg_pool2d over a height-1 image."""
     op = "avg_pool1d"
-    return _from_2d(avg_pool2d(_as_2d(x, op), (1, _single(kernel_size, op, "kernel_size", 1)),
-                               stride=None if stride is None else (1, _single(stride, op, "stride", 1)),
-                               padding=(0, _single(padding, op, "padding")), ceil_mode=ceil_mode,
+    k, stride, p, _ = _pool1d_args(x, kernel_size, stride, padding, 1, op, ceil_mode)
+    return _from_2d(avg_pool2d(_as_2d(x, op), (1, k), stride=stride, padding=(0, p), ceil_mode=ceil_mode,
                                count_include_pad=count_include_pad))
 
 
