@@ -1,6 +1,6 @@
 """The `tinygrad-edu` command (also `python -m tinygrad_edu`).
 
-    tinygrad-edu train [--model seed|wide] [--epochs N] [--batch-size N] [--lr LR]
+    tinygrad-edu train [--model seed|wide|bn] [--epochs N] [--batch-size N] [--lr LR]
                        [--optimizer sgd|adam] [--data DIR] [--seed N] [--out DIR]
     tinygrad-edu evaluate --checkpoint FILE [--data DIR]
     tinygrad-edu export --checkpoint FILE --out model.pt
@@ -133,6 +133,7 @@ def example_batch(model="seed", batch=10):
 
 # ---- train ----------------------------------------------------------------------------------
 def add_train_command(subparsers):
+    from .nn import models
     from .training.loop import DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS, DEFAULT_LR, DEFAULT_OPTIMIZER
 
     parser = subparsers.add_parser(
@@ -143,8 +144,9 @@ def add_train_command(subparsers):
                     "filters.png, feature_maps.png and metrics.json into --out. A run whose loss "
                     "becomes NaN or grows past 10x its start stops with a diagnosis (exit status 1); "
                     "Ctrl-C keeps the last finished epoch (exit status 130).")
-    parser.add_argument("--model", choices=["seed", "wide"], default="seed",
-                        help="seed: 3 and 6 filters, 80 hidden; wide: 16 and 32 filters, 128 hidden "
+    parser.add_argument("--model", choices=list(models.ARCHITECTURES), default="seed",
+                        help="seed: 3 and 6 filters, 80 hidden; wide: 16 and 32 filters, 128 hidden; "
+                             "bn: conv-batchnorm-relu blocks of 8 and 16 filters, 64 hidden with dropout "
                              "(default: seed)")
     parser.add_argument("--epochs", type=positive_int, default=DEFAULT_EPOCHS,
                         help=f"passes over the training digits (default: {DEFAULT_EPOCHS})")

@@ -1,98 +1,154 @@
 """Fast NumPy kernels for pooling: pure functions on arrays, no autograd.
 
-Layouts are PyTorch's (N, C, H, W); `kernel_size`, `stride` and `padding` are pairs.
+Layouts are PyTorch's (N, C, H, W); `kernel_size`, `stride`, `padding` and `dilation` are pairs.
+`extra` is a pair of rows/columns added at the bottom/right beyond the padding, so that
+ceil_mode's last, partial windows fit; they count as padding (-inf for max, never in the
+divisor for avg, as in PyTorch).
 """
 import numpy as np
 
 from .conv import conv_output_size, pad
 
 # A pooling window is read through kH*kW strided slices of the padded input, one per kernel
-# offset (a, b): slice (a, b) holds, for every output pixel (i, j), the input x_padded[i*sh + a,
-# j*sw + b]. Looping over the few offsets keeps every step a whole-array NumPy operation.
-def offset_slices(kernel, stride, out_size):
+# offset (a, b): slice (a, b) holds, for every output pixel (i, j), the input x_padded[i*sh + a*dh,
+# j*sw + b*dw]. Looping over the few offsets keeps every step a whole-array NumPy operation.
+def offset_slices(kernel, stride, out_size, dilation=(1, 1)):
     """(a*kW + b, the index of the input slice that offset (a, b) reads) in row-major order."""
-    (kH, kW), (sh, sw), (Ho, Wo) = kernel, stride, out_size
+    (kH, kW), (sh, sw), (Ho, Wo), (dh, dw) = kernel, stride, out_size, dilation
     for a in range(kH):
         for b in range(kW):
-            yield a * kW + b, (Ellipsis, slice(a, a + (Ho - 1) * sh + 1, sh), slice(b, b + (Wo - 1) * sw + 1, sw))
+            yield a * kW + b, (Ellipsis, slice(a * dh, a * dh + (Ho - 1) * sh + 1, sh),
+                               slice(b * dw, b * dw + (Wo - 1) * sw + 1, sw))
 
 
-def pool_out_size(size, kernel, stride, padding):
-    return tuple(conv_output_size(size[i], kernel[i], stride[i], (padding[i], padding[i]), 1) for i in (0, 1))
+def pool_out_size(size, kernel, stride, padding, dilation=(1, 1), extra=(0, 0)):
+    return tuple(conv_output_size(size[i], kernel[i], stride[i], (padding[i], padding[i] + extra[i]), dilation[i])
+                 for i in (0, 1))
 
 
-def padding_pairs(padding):
-    return ((padding[0], padding[0]), (padding[1], padding[1]))
+def ceil_mode_extra(size, kernel, stride, padding, dilation):
+    """The rows/columns ceil_mode adds at the bottom/right: enough for one more (partial) window
+    wherever the floor formula leaves input unread, unless that window would start in the right
+    padding (PyTorch's rule: the last window must start inside the input or the left padding)."""
+    extra = []
+    for n, k, s, p, d in zip(size, kernel, stride, padding, dilation):
+        span = d * (k - 1) + 1
+        out = -(-(n + 2 * p - span) // s) + 1                        # ceil division
+        if (out - 1) * s >= n + p:
+            out -= 1
+        extra.append(max((out - 1) * s + span - (n + 2 * p), 0))
+    return tuple(extra)
 
 
-def max_pool2d(x, kernel_size, stride, padding):
+def padding_pairs(padding, extra=(0, 0)):
+    return ((padding[0], padding[0] + extra[0]), (padding[1], padding[1] + extra[1]))
+
+
+def _crop_pairs(padding, extra):
+    return tuple((-b, -a) for b, a in padding_pairs(padding, extra))
+
+
+def max_pool2d(x, kernel_size, stride, padding, dilation=(1, 1), extra=(0, 0)):
     """y[n, c, i, j] = max over the window of x padded with -inf."""
-    x_padded = pad(x, padding_pairs(padding), value=-np.inf)
-    out_size = pool_out_size(x.shape[2:], kernel_size, stride, padding)
+    x_padded = pad(x, padding_pairs(padding, extra), value=-np.inf)
+    out_size = pool_out_size(x.shape[2:], kernel_size, stride, padding, dilation, extra)
     out = None
-    for _, window_slice in offset_slices(kernel_size, stride, out_size):
+    for _, window_slice in offset_slices(kernel_size, stride, out_size, dilation):
         out = x_padded[window_slice].copy() if out is None else np.maximum(out, x_padded[window_slice], out=out)
     return out
 
 
-def first_max_offset(x, ans, kernel_size, stride, padding):
+def first_max_offset(x, ans, kernel_size, stride, padding, dilation=(1, 1), extra=(0, 0)):
     """For each window, the offset a*kW + b of its first maximal element in row-major order:
     the one element that receives the window's gradient (PyTorch's rule). A window holding a NaN
     has the maximum NaN, which equals nothing: its gradient goes to its last NaN, as in PyTorch."""
-    x_padded = pad(x, padding_pairs(padding), value=-np.inf)
+    x_padded = pad(x, padding_pairs(padding, extra), value=-np.inf)
     argmax = np.zeros(ans.shape, np.int16)
     unclaimed = np.ones(ans.shape, bool)                  # windows whose first maximum is still ahead
     is_first_max = np.empty(ans.shape, bool)
-    for k, window_slice in offset_slices(kernel_size, stride, ans.shape[2:]):
+    for k, window_slice in offset_slices(kernel_size, stride, ans.shape[2:], dilation):
         np.equal(x_padded[window_slice], ans, out=is_first_max)
         is_first_max &= unclaimed
         unclaimed ^= is_first_max
         argmax += is_first_max * np.int16(k)
     if unclaimed.any():                                   # NaN windows: rare, so a second pass
-        for k, window_slice in reversed(list(offset_slices(kernel_size, stride, ans.shape[2:]))):
+        for k, window_slice in reversed(list(offset_slices(kernel_size, stride, ans.shape[2:], dilation))):
             is_last_nan = np.isnan(x_padded[window_slice]) & unclaimed
             unclaimed ^= is_last_nan
             argmax += is_last_nan * np.int16(k)
     return argmax
 
 
-def max_pool2d_scatter(g, argmax, kernel_size, stride, padding, input_size):
+def flat_indices(argmax, input_size, kernel_size, stride, padding, dilation=(1, 1)):
+    """max_pool2d's return_indices: each window's chosen element as row * W + column of the
+    unpadded input plane (PyTorch's layout), from its offset a*kW + b."""
+    a, b = np.divmod(argmax.astype(np.int64), kernel_size[1])
+    Ho, Wo = argmax.shape[2:]
+    rows = np.arange(Ho)[:, None] * stride[0] - padding[0] + a * dilation[0]
+    cols = np.arange(Wo)[None, :] * stride[1] - padding[1] + b * dilation[1]
+    return rows * input_size[1] + cols
+
+
+def max_pool2d_scatter(g, argmax, kernel_size, stride, padding, input_size, dilation=(1, 1), extra=(0, 0)):
     """Each window's gradient g[n, c, i, j] added to the element argmax picked (overlapping
     windows add up) -> (N, C, H, W); padding positions are cropped away."""
-    (H, W), (ph, pw) = input_size, padding
-    dx_padded = np.zeros(g.shape[:2] + (H + 2 * ph, W + 2 * pw), g.dtype)
-    disjoint = stride[0] >= kernel_size[0] and stride[1] >= kernel_size[1]   # no element in two windows
-    for k, window_slice in offset_slices(kernel_size, stride, g.shape[2:]):
+    (H, W), (ph, pw), (eh, ew) = input_size, padding, extra
+    dx_padded = np.zeros(g.shape[:2] + (H + 2 * ph + eh, W + 2 * pw + ew), g.dtype)
+    # no element in two windows: written once, no add needed
+    disjoint = all(s >= d * (k - 1) + 1 for k, s, d in zip(kernel_size, stride, dilation))
+    for k, window_slice in offset_slices(kernel_size, stride, g.shape[2:], dilation):
         if disjoint:
-            np.multiply(g, argmax == k, out=dx_padded[window_slice])     # written once: no add needed
+            np.multiply(g, argmax == k, out=dx_padded[window_slice])
         else:
             dx_padded[window_slice] += g * (argmax == k)
-    return pad(dx_padded, ((-ph, -ph), (-pw, -pw)))
+    return pad(dx_padded, _crop_pairs(padding, extra))
 
 
-def max_pool2d_gather(x, argmax, kernel_size, stride, padding):
+def max_pool2d_gather(x, argmax, kernel_size, stride, padding, dilation=(1, 1), extra=(0, 0)):
     """The transpose of max_pool2d_scatter: each window's element that argmax picked."""
-    x_padded = pad(x, padding_pairs(padding))
+    x_padded = pad(x, padding_pairs(padding, extra))
     out = np.zeros(argmax.shape, x.dtype)
-    for k, window_slice in offset_slices(kernel_size, stride, argmax.shape[2:]):
+    for k, window_slice in offset_slices(kernel_size, stride, argmax.shape[2:], dilation):
         np.copyto(out, x_padded[window_slice], where=argmax == k)
     return out
 
 
-def avg_pool2d(x, kernel_size, stride, padding):
-    """y[n, c, i, j] = mean of the window of x padded with zeros (the zeros count in the divisor)."""
-    x_padded = pad(x, padding_pairs(padding))
-    out = np.zeros(x.shape[:2] + pool_out_size(x.shape[2:], kernel_size, stride, padding), x.dtype)
+def avg_divisor(input_size, kernel_size, stride, padding, extra=(0, 0), count_include_pad=True):
+    """What each window's sum is divided by: kH*kW (one number) in the usual case; else, per
+    window (Ho, Wo), how many of its elements count: the input and the padding
+    (count_include_pad) but never ceil_mode's extra rows, or the input alone."""
+    kernel_count = kernel_size[0] * kernel_size[1]
+    if count_include_pad and extra == (0, 0):
+        return kernel_count
+    (H, W), (ph, pw), (eh, ew) = input_size, padding, extra
+    counted = np.zeros((H + 2 * ph + eh, W + 2 * pw + ew))
+    if count_include_pad:
+        counted[:H + 2 * ph, :W + 2 * pw] = 1
+    else:
+        counted[ph:ph + H, pw:pw + W] = 1
+    out_size = pool_out_size(input_size, kernel_size, stride, padding, (1, 1), extra)
+    divisor = np.zeros(out_size)
+    for _, window_slice in offset_slices(kernel_size, stride, out_size):
+        divisor += counted[window_slice]
+    return kernel_count if (divisor == kernel_count).all() else divisor
+
+
+def avg_pool2d(x, kernel_size, stride, padding, extra=(0, 0), count_include_pad=True):
+    """y[n, c, i, j] = sum of the window of x padded with zeros / avg_divisor."""
+    x_padded = pad(x, padding_pairs(padding, extra))
+    out = np.zeros(x.shape[:2] + pool_out_size(x.shape[2:], kernel_size, stride, padding, (1, 1), extra), x.dtype)
     for _, window_slice in offset_slices(kernel_size, stride, out.shape[2:]):
         out += x_padded[window_slice]
-    return out / (kernel_size[0] * kernel_size[1])
+    divisor = avg_divisor(x.shape[2:], kernel_size, stride, padding, extra, count_include_pad)
+    return out / (divisor if np.ndim(divisor) == 0 else divisor.astype(x.dtype))
 
 
-def avg_pool2d_transpose(g, kernel_size, stride, padding, input_size):
-    """Every window's g[n, c, i, j] / (kH*kW) spread over its elements (overlaps add up)."""
-    (H, W), (ph, pw) = input_size, padding
-    dx_padded = np.zeros(g.shape[:2] + (H + 2 * ph, W + 2 * pw), g.dtype)
-    share = g / (kernel_size[0] * kernel_size[1])
+def avg_pool2d_transpose(g, kernel_size, stride, padding, input_size, extra=(0, 0), count_include_pad=True):
+    """Every window's g[n, c, i, j] / divisor spread over its elements (overlaps add up)."""
+    (H, W), (ph, pw), (eh, ew) = input_size, padding, extra
+    dx_padded = np.zeros(g.shape[:2] + (H + 2 * ph + eh, W + 2 * pw + ew), g.dtype)
+    divisor = avg_divisor(input_size, kernel_size, stride, padding, extra, count_include_pad)
+    share = g / (divisor if np.ndim(divisor) == 0 else divisor.astype(g.dtype))
     for _, window_slice in offset_slices(kernel_size, stride, g.shape[2:]):
         dx_padded[window_slice] += share
-    return pad(dx_padded, ((-ph, -ph), (-pw, -pw)))
+    return pad(dx_padded, _crop_pairs(padding, extra))

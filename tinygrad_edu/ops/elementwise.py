@@ -113,3 +113,109 @@ defvjp(absolute, lambda g, ans, x: g * sign(x), rules=("g * sign(x)",))
 def sign(x):
     """-1, 0 or 1 elementwise; piecewise constant, so a constant (it never requires grad)."""
     return Tensor(np.sign(x.data))
+
+
+# ==============================================================================================
+# Added for issue 15: more elementwise ops (PyTorch's gradient conventions at kinks and ties)
+# ==============================================================================================
+minimum = primitive(np.minimum, "minimum")
+defvjp(minimum, lambda g, ans, x, y: g * _tie_share(y, x, g.dtype),      # x gets it where x < y
+                lambda g, ans, x, y: g * _tie_share(x, y, g.dtype),
+       rules=("g where x < y (ties: half)", "g where y < x (ties: half)"))
+
+rsqrt = primitive(lambda x: 1 / np.sqrt(x), "rsqrt")
+defvjp(rsqrt, lambda g, ans, x: g * -0.5 * ans * ans * ans, rules=("-g * ans^3 / 2",))   # d x^-1/2 = -x^-3/2 / 2
+
+log2 = primitive(np.log2, "log2")
+defvjp(log2, lambda g, ans, x: g / (x * np.log(2.0)), rules=("g / (x ln 2)",))
+
+exp2 = primitive(np.exp2, "exp2")
+defvjp(exp2, lambda g, ans, x: g * ans * np.log(2.0), rules=("g * ans * ln 2",))
+
+sin = primitive(np.sin, "sin")
+cos = primitive(np.cos, "cos")
+defvjp(sin, lambda g, ans, x: g * cos(x), rules=("g * cos(x)",))
+defvjp(cos, lambda g, ans, x: -g * sin(x), rules=("-g * sin(x)",))
+
+tan = primitive(np.tan, "tan")
+defvjp(tan, lambda g, ans, x: g * (1 + ans * ans), rules=("g * (1 + ans^2)",))
+
+erf = primitive(scipy.special.erf, "erf")
+defvjp(erf, lambda g, ans, x: g * (2 / np.sqrt(np.pi)) * exp(-x * x), rules=("g * 2/sqrt(pi) * exp(-x^2)",))
+
+# softplus(x) = log(1 + e^x), computed as logaddexp(0, x): finite for any x. Its slope is sigmoid.
+softplus = primitive(lambda x: np.logaddexp(0, x), "softplus")
+defvjp(softplus, lambda g, ans, x: g * sigmoid(x), rules=("g * sigmoid(x)",))
+
+
+def _zeros_like(x):
+    return Tensor(np.zeros_like(x.data))
+
+
+def _piecewise_constant(fn, name):
+    """An op whose slope is 0 wherever it has one (floor, sign, ...): PyTorch gives a zero
+    gradient, so do we (not an error: x + x.round().detach()-style code relies on it)."""
+    prim = primitive(fn, name)
+    defvjp(prim, lambda g, ans, x: _zeros_like(x), rules=("0 (piecewise constant)",))
+    return prim
+
+
+sign_ = _piecewise_constant(np.sign, "sign")
+floor = _piecewise_constant(np.floor, "floor")
+ceil = _piecewise_constant(np.ceil, "ceil")
+trunc = _piecewise_constant(np.trunc, "trunc")
+round_ = _piecewise_constant(np.round, "round")       # halves to even, as torch.round
+
+
+def _not_differentiable(name, symbol):
+    def vjp(g, ans, x, y):
+        raise RuntimeError(f"{name}: {symbol} is not differentiable (its result is piecewise constant "
+                           f"in one input and jumps in the other), so backward cannot pass through it; "
+                           f"use .detach() on its inputs, or an op that has a gradient")
+    return vjp
+
+
+floordiv = primitive(np.floor_divide, "floordiv")
+defvjp(floordiv, _not_differentiable("floordiv", "x // y"), _not_differentiable("floordiv", "x // y"),
+       rules=("(not differentiable)", "(not differentiable)"))
+mod = primitive(np.mod, "mod")                         # Python's sign rule: the result has y's sign
+defvjp(mod, _not_differentiable("mod", "x % y"), _not_differentiable("mod", "x % y"),
+       rules=("(not differentiable)", "(not differentiable)"))
+
+
+def _clip(x, lo, hi):
+    return np.clip(x, lo, hi) if lo is not None or hi is not None else x.copy()
+
+
+def _inside(x, lo, hi, strict):
+    """The elements that pass the gradient: within [lo, hi] (clamp) or (lo, hi) (hardtanh)."""
+    keep = np.ones(x.shape, bool)
+    if lo is not None:
+        keep &= (x.data > lo) if strict else (x.data >= lo)
+    if hi is not None:
+        keep &= (x.data < hi) if strict else (x.data <= hi)
+    return keep
+
+
+# clamp passes g where lo <= x <= hi (boundaries included), hardtanh only strictly inside: that
+# is what PyTorch does for each (relu6 is hardtanh(0, 6), so relu6'(0) = 0, but clamp(0, 6)'(0) = 1).
+clamp = primitive(lambda x, lo, hi: _clip(x, lo, hi), "clamp")
+defvjp(clamp, lambda g, ans, x, lo, hi: where_(_inside(x, lo, hi, strict=False), g, 0),
+       rules=("g where lo <= x <= hi",))
+hardtanh = primitive(lambda x, lo, hi: np.clip(x, lo, hi), "hardtanh")
+defvjp(hardtanh, lambda g, ans, x, lo, hi: where_(_inside(x, lo, hi, strict=True), g, 0),
+       rules=("g where lo < x < hi",))
+
+leaky_relu = primitive(lambda x, slope: np.where(x > 0, x, x * np.asarray(slope, x.dtype)), "leaky_relu")
+defvjp(leaky_relu, lambda g, ans, x, slope: g * Tensor(np.where(x.data > 0, 1, slope).astype(g.dtype)),
+       rules=("g * (1 if x > 0 else slope)",))
+
+
+def _hardswish(x):
+    return x * np.clip(x + 3, 0, 6) / 6
+
+
+# slope 0 for x <= -3, x/3 + 1/2 in between, 1 from 3 on (PyTorch's choices at the two kinks)
+hardswish = primitive(_hardswish, "hardswish")
+defvjp(hardswish, lambda g, ans, x: where_(x.data <= -3, 0, where_(x.data < 3, g * (x / 3 + 0.5), g)),
+       rules=("g * (0 if x <= -3, x/3 + 1/2 if x < 3, else 1)",))

@@ -9,17 +9,17 @@ from ..engine import Tensor, defvjp, primitive
 from ..kernels import pool as kernels
 
 
-def _max_pool2d(x, kernel_size, stride, padding, save=False):
+def _max_pool2d(x, kernel_size, stride, padding, dilation=(1, 1), extra=(0, 0), save=False):
     """y[n, c, i, j] = max over the window of x padded with -inf. Residual: for each window the
     offset of the element its gradient goes to (the first maximum in row-major order)."""
-    y = kernels.max_pool2d(x, kernel_size, stride, padding)
-    return y, (kernels.first_max_offset(x, y, kernel_size, stride, padding) if save else None)
+    y = kernels.max_pool2d(x, kernel_size, stride, padding, dilation, extra)
+    return y, (kernels.first_max_offset(x, y, kernel_size, stride, padding, dilation, extra) if save else None)
 
 
-def _routing(ans, x, kernel_size, stride, padding):
+def _routing(ans, x, kernel_size, stride, padding, dilation, extra):
     """Each window's chosen offset: the one the forward saved, or found again (a second backward)."""
     argmax = ans.saved if ans.saved is not None else \
-        kernels.first_max_offset(x.data, ans.data, kernel_size, stride, padding)
+        kernels.first_max_offset(x.data, ans.data, kernel_size, stride, padding, dilation, extra)
     return Tensor(argmax)
 
 
@@ -29,16 +29,20 @@ pool_gather = primitive(kernels.max_pool2d_gather, "max_pool2d_gather")
 
 # max_pool2d routes g to the first maximum of each window; which element that is is a constant
 # (piecewise-linear op), so the second derivative in x is zero and the one in g is the gather.
-defvjp(max_pool2d, lambda g, ans, x, kernel_size, stride, padding:
-       pool_scatter(g, _routing(ans, x, kernel_size, stride, padding),
-                    kernel_size=kernel_size, stride=stride, padding=padding, input_size=x.shape[2:]),
+# `dilation` spaces a window's taps; `extra` is ceil_mode's bottom/right padding (see kernels.pool).
+defvjp(max_pool2d, lambda g, ans, x, kernel_size, stride, padding, dilation=(1, 1), extra=(0, 0):
+       pool_scatter(g, _routing(ans, x, kernel_size, stride, padding, dilation, extra),
+                    kernel_size=kernel_size, stride=stride, padding=padding, input_size=x.shape[2:],
+                    dilation=dilation, extra=extra),
        rules=("route g to each window's first max (overlaps add)",))
-defvjp(pool_scatter, lambda u, ans, g, argmax, kernel_size, stride, padding, input_size:
-       pool_gather(u, argmax, kernel_size=kernel_size, stride=stride, padding=padding), None,
+defvjp(pool_scatter, lambda u, ans, g, argmax, kernel_size, stride, padding, input_size, dilation=(1, 1),
+       extra=(0, 0):
+       pool_gather(u, argmax, kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation,
+                   extra=extra), None,
        rules=("gather g at each window's max", "(none: positions)"))
-defvjp(pool_gather, lambda u, ans, x, argmax, kernel_size, stride, padding:
+defvjp(pool_gather, lambda u, ans, x, argmax, kernel_size, stride, padding, dilation=(1, 1), extra=(0, 0):
        pool_scatter(u, argmax, kernel_size=kernel_size, stride=stride, padding=padding,
-                    input_size=x.shape[2:]), None,
+                    input_size=x.shape[2:], dilation=dilation, extra=extra), None,
        rules=("scatter g to each window's max", "(none: positions)"))
 
 
@@ -46,9 +50,13 @@ avg_pool2d = primitive(kernels.avg_pool2d, "avg_pool2d")
 avg_pool2d_transpose = primitive(kernels.avg_pool2d_transpose, "avg_pool2d_transpose")
 
 # avg_pool2d is linear: its VJP is its transpose, and the transpose's VJP is avg_pool2d again.
-defvjp(avg_pool2d, lambda g, ans, x, kernel_size, stride, padding:
-       avg_pool2d_transpose(g, kernel_size=kernel_size, stride=stride, padding=padding, input_size=x.shape[2:]),
+# (ceil_mode's `extra` rows and count_include_pad=False change only each window's divisor.)
+defvjp(avg_pool2d, lambda g, ans, x, kernel_size, stride, padding, extra=(0, 0), count_include_pad=True:
+       avg_pool2d_transpose(g, kernel_size=kernel_size, stride=stride, padding=padding, input_size=x.shape[2:],
+                            extra=extra, count_include_pad=count_include_pad),
        rules=("spread g / (kH*kW) over each window",))
-defvjp(avg_pool2d_transpose, lambda u, ans, g, kernel_size, stride, padding, input_size:
-       avg_pool2d(u, kernel_size=kernel_size, stride=stride, padding=padding),
+defvjp(avg_pool2d_transpose, lambda u, ans, g, kernel_size, stride, padding, input_size, extra=(0, 0),
+       count_include_pad=True:
+       avg_pool2d(u, kernel_size=kernel_size, stride=stride, padding=padding, extra=extra,
+                  count_include_pad=count_include_pad),
        rules=("avg_pool2d(g)",))

@@ -7,6 +7,7 @@ them: the gradient of a sum is "every element counted once".
 import numpy as np
 
 from ..engine import Tensor, broadcast_to, defvjp, primitive
+from .elementwise import where_
 from .shape import reshape
 
 
@@ -57,3 +58,52 @@ max_ = primitive(np.max, "max")
 defvjp(max_, lambda g, ans, x, axis=None, keepdims=False:
        _unreduce(g, x, axis, keepdims) * _max_share(x, ans, axis),
        rules=("g to the maxima (ties share equally)",))
+
+
+# ==============================================================================================
+# Added for issue 15: min and cumsum
+# ==============================================================================================
+def _min_share(x, ans, axis):
+    """As _max_share, for the minima."""
+    is_min = x.data == np.min(x.data, axis=axis, keepdims=True)
+    return Tensor((is_min / is_min.sum(axis=axis, keepdims=True)).astype(x.dtype))
+
+
+min_ = primitive(np.min, "min")
+defvjp(min_, lambda g, ans, x, axis=None, keepdims=False:
+       _unreduce(g, x, axis, keepdims) * _min_share(x, ans, axis),
+       rules=("g to the minima (ties share equally)",))
+
+
+def _cumsum(x, axis, reverse=False):
+    """Running sums along `axis`; reverse=True sums from the end (the transpose of cumsum)."""
+    if reverse:
+        return np.flip(np.cumsum(np.flip(x, axis), axis=axis), axis)
+    return np.cumsum(x, axis=axis)
+
+
+# y_i = sum_{j <= i} x_j, so dL/dx_j = sum_{i >= j} g_i: the running sum of g from the end.
+cumsum = primitive(_cumsum, "cumsum")
+defvjp(cumsum, lambda g, ans, x, axis, reverse=False: cumsum(g, axis=axis, reverse=not reverse),
+       rules=("running sum of g from the other end",))
+
+
+def _std(x, axis, correction, keepdims=False):
+    with np.errstate(divide="ignore", invalid="ignore"):      # too few values: NaN, as PyTorch
+        return np.std(x, axis=axis, ddof=correction, keepdims=keepdims)
+
+
+def _std_vjp(g, ans, x, axis, correction, keepdims=False):
+    """d std = (x - mean) / (std * (n - correction)), and 0 where std is 0 (PyTorch's choice: a
+    constant slice has no direction to move in). The masked denominator is replaced by 1 before
+    dividing, so not even a second derivative sees 0/0."""
+    n = x.size // max(ans.size, 1) if x.size else 0
+    s = _unreduce(ans, x, axis, keepdims)
+    flat = s.data == 0
+    safe = where_(flat, 1, s)
+    centred = x - mean(x, axis=axis, keepdims=True)
+    return where_(flat, 0, _unreduce(g, x, axis, keepdims) / (safe * (n - correction))) * centred
+
+
+std = primitive(_std, "std")
+defvjp(std, _std_vjp, rules=("g * (x - mean) / (std * (n - correction))  (0 where std = 0)",))

@@ -69,3 +69,26 @@ defvjp_argnum(concatenate_, _concatenate_vjp, rules=lambda i, t: f"slice {i} of 
 stack_ = primitive(lambda *xs, axis: np.stack(xs, axis=axis), "stack")
 defvjp_argnum(stack_, lambda i, g, ans, *xs, axis: getitem(g, index=(slice(None),) * axis + (i,)),
               rules=lambda i, t: f"g[{i}] along the stacked axis")
+
+
+# ==============================================================================================
+# Added for issue 15: flip and pad (the other new shape ops are compositions in functional.py)
+# ==============================================================================================
+flip = primitive(lambda x, axes: np.flip(x, axes), "flip")
+defvjp(flip, lambda g, ans, x, axes: flip(g, axes=axes), rules=("flip g back",))
+
+
+def _pad_constant(x, pads, value=0.0):
+    """Pad each axis by pads[axis] = (before, after) elements of `value`; a negative amount crops
+    (as torch.nn.functional.pad)."""
+    crop = tuple(slice(max(-b, 0), n - max(-a, 0)) for (b, a), n in zip(pads, x.shape))
+    grow = [(max(b, 0), max(a, 0)) for b, a in pads]
+    x = x[crop]
+    return np.pad(x, grow, constant_values=value) if any(b or a for b, a in grow) else x.copy()
+
+
+# Padding with a constant and cropping undo each other: the VJP crops g by the same amounts.
+pad_constant = primitive(_pad_constant, "pad")
+defvjp(pad_constant, lambda g, ans, x, pads, value=0.0:
+       pad_constant(g, pads=tuple((-b, -a) for b, a in pads)),
+       rules=("crop g by the padding",))

@@ -75,7 +75,8 @@ def save_checkpoint(path, params, model=None):
 
 
 def load_checkpoint(path, model=None):
-    """-> (params, model_name): the parameters as Tensors with requires_grad=True.
+    """-> (params, model_name): the parameters as Tensors with requires_grad=True (the buffers,
+    batch norm's running statistics, with requires_grad=False).
 
     model: the architecture expected ("seed" or "wide"); None takes the one the file records.
     Raises FileNotFoundError for a missing file and CheckpointError for an unreadable file or a
@@ -124,5 +125,5 @@ def load_checkpoint(path, model=None):
             problems.append(f"{name} has dtype {arrays[name].dtype}, expected floating point")
     if problems:
         raise CheckpointError(f"checkpoint {path.name} does not fit the {model!r} model: " + "; ".join(problems))
-    params = {name: Tensor(arrays[name], requires_grad=True, name=name) for name in expected}
+    params = {name: Tensor(arrays[name], requires_grad=not models.is_buffer(name), name=name) for name in expected}
     return params, model

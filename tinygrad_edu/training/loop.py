@@ -141,9 +141,10 @@ def train(config, progress=True, log=print):
     x_train, y_train, x_test, y_test = load_mnist(config.data)
     rng = np.random.default_rng(config.seed)
     params = models.init_params(config.model, rng=rng)
-    optimizer = make_optimizer(params, config)
-    monitor = Monitor(params)
-    n_params = sum(p.size for p in params.values())
+    trainable = models.trainable(params)          # not batch norm's running statistics
+    optimizer = make_optimizer(trainable, config)
+    monitor = Monitor(trainable)
+    n_params = sum(p.size for p in trainable.values())
     log(f"training the {config.model} model ({n_params:,} parameters) on {len(x_train):,} digits, "
         f"testing on {len(x_test):,}: {config.epochs} epochs, batch {config.batch_size}, "
         f"{config.optimizer} lr {config.lr:g} ({config.schedule}), seed {config.seed}")
@@ -173,7 +174,7 @@ def train(config, progress=True, log=print):
                 if config.schedule == "cosine":
                     optimizer.lr = cosine_lr(config.lr, step, total_steps)
                 x, y = Tensor(x_train[index]), y_train[index]
-                logits = models.forward(params, x)
+                logits = models.forward(params, x, training=True, rng=rng)   # batch norm, dropout: training mode
                 loss = F.cross_entropy(logits, y)
                 optimizer.zero_grad()
                 loss.backward()
