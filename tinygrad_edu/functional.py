@@ -246,6 +246,8 @@ def cross_entropy(logits, target, reduction="mean"):
     N, C = logits.shape
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"{op}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    # the target leaf is drawn in graphs under its own name, else this argument's: `target`
+    name = (target.name if isinstance(target, Tensor) else None) or "target"
     target = target.data if isinstance(target, Tensor) else target
     if not isinstance(target, np.ndarray):
         target = np.asarray(target)
@@ -259,7 +261,7 @@ def cross_entropy(logits, target, reduction="mean"):
     if bad.any():
         raise ValueError(f"{op}: target value {int(target[bad][0])} is outside [0, {C}) "
                          f"(C = {C} classes, logits shape {logits.shape})")
-    return cross_entropy_(logits, Tensor(target.astype(np.intp)), reduction=reduction)
+    return cross_entropy_(logits, Tensor(target.astype(np.intp), name=name), reduction=reduction)
 
 
 # ---- Tensor methods ---------------------------------------------------------------------------
