@@ -22,7 +22,7 @@ def write_steps(root, directory, *, rankdir="TB", max_nodes=DEFAULT_MAX_NODES, f
     """Write step_001.svg, step_002.svg, ... (one frame per step of backward from `root`, as
     draw_graph(root, step=k) draws it) and index.html, which shows them one at a time: the right
     and left arrow keys (or the buttons) step forward and back. fmt="png" writes PNG frames too
-    (the page always inlines SVG). Returns the path of index.html."""
+    (the page always inlines SVG). Returns the paths written: the SVG frames, then index.html."""
     directory = Path(directory)
     frames = step_frames(root, rankdir=rankdir, max_nodes=max_nodes)
     first = next(frames)
@@ -32,16 +32,17 @@ def write_steps(root, directory, *, rankdir="TB", max_nodes=DEFAULT_MAX_NODES, f
     if fmt not in ("svg", "png"):
         raise ValueError(f"write_steps: fmt must be 'svg' or 'png', got {fmt!r}")
     directory.mkdir(parents=True, exist_ok=True)
-    svgs, names = [], first.step_names
+    svgs, names, paths = [], first.step_names, []
     for k, graph in enumerate(_chain(first, frames), 1):
         svg = render(graph.source, "svg")
-        (directory / f"step_{k:03d}.svg").write_bytes(svg)
+        paths.append(directory / f"step_{k:03d}.svg")
+        paths[-1].write_bytes(svg)
         if fmt == "png":
             (directory / f"step_{k:03d}.png").write_bytes(render(graph.source, "png"))
         svgs.append(svg.decode("utf-8"))
     page = directory / "index.html"
     page.write_text(step_page(svgs, names), encoding="utf-8")
-    return page
+    return paths + [page]
 
 
 def _chain(first, rest):
