@@ -1,4 +1,5 @@
 """draw_graph: the DOT it writes and the SVG that Graphviz's `dot` really renders from it."""
+import html
 import inspect
 import re
 import shutil
@@ -21,9 +22,16 @@ SVG = "{http://www.w3.org/2000/svg}"
 
 # ---- reading what draw_graph wrote ------------------------------------------------------------
 def dot_nodes(graph):
-    """{node id: label} of the graph's own nodes (the legend's are left out)."""
-    found = re.findall(r'^\s*(n\d+) \[label="((?:[^"\\]|\\.)*)"', graph.source, flags=re.M)
-    return {name: label.replace("\\n", "\n") for name, label in found}
+    """{node id: label} of the graph's own nodes (the legend's are left out). A label with
+    numbers in colour is HTML-like (<...<br/>...>): its lines come back as plain text."""
+    found = re.findall(r'^\s*(n\d+) \[label=("(?:[^"\\]|\\.)*"|<.*>) \w+=', graph.source, flags=re.M)
+    labels = {}
+    for name, label in found:
+        if label.startswith("<"):
+            labels[name] = html.unescape(re.sub(r"<[^>]*>", "", label[1:-1].replace("<br/>", "\n")))
+        else:
+            labels[name] = re.sub(r"\\(.)", lambda m: "\n" if m.group(1) == "n" else m.group(1), label[1:-1])
+    return labels
 
 
 def dot_edges(graph):
@@ -186,7 +194,7 @@ def test_show_values_and_rankdir():
     graph = tg.draw_graph(loss, show_values=True, rankdir="LR")
     assert "rankdir=LR" in graph.source
     labels = "\n".join(dot_nodes(graph).values())
-    assert "values [0.5]" in labels and "min " in labels and " max " in labels
+    assert "value +0.5" in labels and "value [+0 +0]" in labels     # the constant, the bias b
 
 
 def test_scope_nesting_becomes_nested_clusters():
@@ -296,17 +304,23 @@ def test_render_writes_svg_and_png_and_jupyter_gets_svg(tmp_path):
     assert "<svg" in bundle["image/svg+xml"]
 
 
-def test_without_the_dot_binary_the_source_works_and_rendering_says_how_to_install(monkeypatch, tmp_path):
+def test_with_no_renderer_at_all_the_source_works_and_rendering_says_what_to_install(monkeypatch, tmp_path):
+    """Neither `dot` nor graphviz-pure (a broken install): one line saying what to install."""
+    from tinygrad_edu.viz import render
     loss, _ = small_model()
-    monkeypatch.setenv("PATH", "")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr(render, "_pure_program", lambda: None)
     graph = tg.draw_graph(loss)
     assert graph.source.startswith("digraph forward")
-    for render in (lambda: graph.pipe(format="svg"),
-                   lambda: graph.render(tmp_path / "g", format="png"),
-                   lambda: graph._repr_mimebundle_()):
-        with pytest.raises(GraphvizNotFoundError, match="apt-get install graphviz") as info:
-            render()
+    for draw in (lambda: graph.pipe(format="svg"), lambda: graph.render(tmp_path / "g", format="png")):
+        with pytest.raises(GraphvizNotFoundError, match="pip install graphviz-pure.*apt-get install graphviz") as info:
+            draw()
         assert isinstance(info.value, graphviz.ExecutableNotFound)  # existing handlers still catch it
+        assert "\n" not in str(info.value)
+    # Jupyter: no traceback, one line in place of the picture
+    bundle = graph._repr_mimebundle_()
+    assert list(bundle) == ["text/plain"] and "pip install graphviz-pure" in bundle["text/plain"]
+    assert graph._repr_svg_() is None
 
 
 # ---- big graphs -------------------------------------------------------------------------------

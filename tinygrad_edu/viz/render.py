@@ -150,7 +150,7 @@ class Graph(graphviz.Digraph):
             if filename is None and directory is None:
                 filename = outfile.with_suffix(".gv")
         format = format or self.format
-        source_path = Path(self.save(filename, directory))
+        source_path = Path(self.save(filename, directory=directory))
         out = Path(outfile) if outfile is not None else source_path.with_name(f"{source_path.name}.{format}")
         if raise_if_result_exists and out.exists():
             raise FileExistsError(f"output file exists: {out}")
