@@ -171,12 +171,16 @@ def _emit(nodes, edges, captions, rankdir, legend, backward, step=None, show_val
                                   labelloc="b", newrank="true", fontname="Helvetica", fontsize="10"),
                   node_attr=dict(style="filled", fontname="Helvetica", fontsize="10"),
                   edge_attr=dict(fontname="Helvetica", fontsize="9"))
+    drawn_edges, stubs = _split_hubs(nodes, edges)
     # scope boxes: each scope path and each of its parents, nested, in the order first met
     children, members = collections.defaultdict(list), collections.defaultdict(list)
+    stubs_in = collections.defaultdict(list)
     known = {}
     for i, node in enumerate(nodes):
         members[node.scope].append(i)
-        scope = node.scope
+    for k, (hub, scope, n_edges) in enumerate(stubs):
+        stubs_in[scope].append((k, hub, n_edges))
+    for scope in list(members) + list(stubs_in):
         while scope and scope not in known:
             known[scope] = f"cluster_{len(known)}"
             parent = scope.rsplit("/", 1)[0] if "/" in scope else None
@@ -200,17 +204,54 @@ def _emit(nodes, edges, captions, rankdir, legend, backward, step=None, show_val
         for i in members.get(scope, ()):
             body.append(indent + f"n{i} [label={_label(_shown_lines(nodes[i], step, show_values))} "
                         + _attributes(_node_attributes(nodes[i], step)) + "]\n")
+        for k, hub, n_edges in stubs_in.get(scope, ()):
+            attributes = _node_attributes(nodes[hub], step)
+            attributes.update(style="filled,dashed", tooltip=f"the node n{hub} again ({n_edges} edges)")
+            attributes.pop("group", None)
+            body.append(indent + f"s{k} [label={quote(nodes[hub].lines[0] + chr(10) + '(drawn again)')} "
+                        + _attributes(attributes) + "]\n")
         if scope is not None:
             stack.append(("}", depth))
         stack.extend((child, depth + 1) for child in reversed(children[scope]))
+    for s, d, label, main in drawn_edges:
+        body.append(f"\t{s} -> {d} [label={quote(label)} weight={10 if main else 1}]\n")
+    _stack_scope_boxes(body, nodes, edges)
+    graph.captions = captions
+    return graph
+
+
+HUB_EDGES = 8   # a node with more edges is drawn again beside each extra one
+
+
+def _split_hubs(nodes, edges):
+    """The edges as (source name, target name, label, main), where a node with more than
+    HUB_EDGES edges on one side (out of a shared leaf, into a + node) keeps the first of those
+    and is drawn again (a dashed copy, in the other end's scope box) for each of the others. A constant or a weight shared by 100 layers would
+    otherwise pull 100 edges across the whole height of the layout, and Graphviz's crossing
+    minimisation on those long edges takes minutes (the folded 10,000-op graph: over a minute;
+    with the copies, a fraction of a second)."""
+    degree = collections.Counter()        # (node, 0): edges out of it; (node, 1): edges into it
+    for s, d, _ in edges:
+        degree[s, 0] += 1
+        degree[d, 1] += 1
+    hubs = {key for key, n in degree.items() if n > HUB_EDGES and nodes[key[0]].kind not in ("scope", "folded")}
+    drawn, stubs, kept = [], [], set()
     for s, d, label in edges:
         # the data's path pulls harder than the side branches to and from the parameters, so
         # Graphviz keeps it straight instead of drifting sideways layer by layer
         main = nodes[s].main and nodes[d].main
-        body.append(f"\tn{s} -> n{d} [label={quote(label)} weight={10 if main else 1}]\n")
-    _stack_scope_boxes(body, nodes, edges)
-    graph.captions = captions
-    return graph
+        names = [f"n{s}", f"n{d}"]
+        for end, (hub, other) in enumerate(((s, d), (d, s))):
+            if (hub, end) not in hubs:
+                continue
+            if (hub, end) not in kept:
+                kept.add((hub, end))                      # the hub's first edge stays
+                continue
+            names[end] = f"s{len(stubs)}"
+            stubs.append((hub, nodes[other].scope, degree[hub, end]))
+            main = False
+        drawn.append((names[0], names[1], label, main))
+    return drawn, stubs
 
 
 def _shown_lines(node, step, show_values):
