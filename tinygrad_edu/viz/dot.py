@@ -199,8 +199,8 @@ def _emit(nodes, edges, captions, rankdir, legend, backward, step=None, show_val
         if scope is not None:
             body.append("\t" * depth + f"subgraph {known[scope]} {{\n")
             body.append(indent + "graph [" + _attributes(dict(
-                label=scope.rsplit("/", 1)[-1], tooltip=scope, style="rounded,dashed", color="#888888",
-                fontname="Helvetica", fontsize="10")) + "]\n")
+                color="#888888", fontname="Helvetica", fontsize="10", label=scope.rsplit("/", 1)[-1],
+                style="rounded,dashed", tooltip=scope)) + "]\n")
         for i in members.get(scope, ()):
             body.append(indent + f"n{i} [label={_label(_shown_lines(nodes[i], step, show_values))} "
                         + _attributes(_node_attributes(nodes[i], step)) + "]\n")
