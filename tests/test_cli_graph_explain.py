@@ -1,12 +1,10 @@
 """`tinygrad-edu explain`, `graph` and `summary`, run through the real command line's main()."""
-import shutil
 import xml.etree.ElementTree as ET
 
 import pytest
 
 from tinygrad_edu.cli import main
 
-needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's dot is not installed")
 
 
 def one_line_error(capsys):
@@ -54,7 +52,6 @@ def test_bad_argument_values_are_refused_by_the_parser(capsys):
     assert "invalid choice" in one_line_error(capsys)
 
 
-@needs_dot
 def test_graph_writes_svg_and_png(tmp_path, capsys):
     svg = tmp_path / "graph.svg"
     assert main(["graph", "--model", "seed", "--out", str(svg)]) == 0

@@ -2,7 +2,6 @@
 import html
 import inspect
 import re
-import shutil
 import sys
 import time
 import xml.etree.ElementTree as ET
@@ -16,7 +15,6 @@ import tinygrad_edu.functional as F
 from tinygrad_edu import models
 from tinygrad_edu.viz import GraphvizNotFoundError
 
-needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's dot is not installed")
 SVG = "{http://www.w3.org/2000/svg}"
 
 
@@ -139,7 +137,6 @@ def test_known_model_node_and_edge_counts_in_dot():
     assert "6 ops, 4 leaves" in graph.source
 
 
-@needs_dot
 def test_known_model_counts_in_rendered_svg():
     loss, _ = small_model()
     svg = svg_of(tg.draw_graph(loss))
@@ -148,7 +145,6 @@ def test_known_model_counts_in_rendered_svg():
     assert [texts[0] for _, texts in svg["cluster"]] == ["fc"]
 
 
-@needs_dot
 def test_the_legend_is_under_the_graph_and_adds_no_nodes():
     loss, _ = small_model()
     graph = tg.draw_graph(loss)
@@ -206,7 +202,6 @@ def test_scope_nesting_becomes_nested_clusters():
     assert sorted(dot_cluster_tree(tg.draw_graph(z))) == [("block", None), ("inner", "block")]
 
 
-@needs_dot
 def test_seed_model_forward_graph():
     loss, params = seed_loss()
     graph = tg.draw_graph(loss)
@@ -292,7 +287,6 @@ def test_backward_of_an_output_without_grad_is_a_clear_error():
 
 
 # ---- rendering --------------------------------------------------------------------------------
-@needs_dot
 def test_render_writes_svg_and_png_and_jupyter_gets_svg(tmp_path):
     loss, _ = seed_loss()
     graph = tg.draw_graph(loss)
