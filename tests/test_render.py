@@ -22,6 +22,7 @@ from tinygrad_edu.viz import write_steps
 
 needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's dot is not installed")
 SVG = "{http://www.w3.org/2000/svg}"
+CHROMIUM = shutil.which("chromium")
 
 
 @pytest.fixture
@@ -145,6 +146,23 @@ def test_step_frames_and_their_page_through_graphviz_pure(no_dot, tmp_path):
     assert "src=" not in page and "<link" not in page and "http://" not in page.replace(
         'xmlns="http://www.w3.org/2000/svg"', "").replace('xmlns:xlink="http://www.w3.org/1999/xlink"', "")
     assert "ArrowRight" in page and "ArrowLeft" in page
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no headless chromium to open the page with")
+def test_the_step_page_steps_with_the_arrow_keys_from_disk(no_dot, tmp_path):
+    x = tg.Tensor(np.arange(9, dtype=np.float32).reshape(1, 1, 3, 3), requires_grad=True, name="x")
+    loss = tg.functional.conv2d(x, tg.Tensor(np.ones((1, 1, 2, 2), np.float32), requires_grad=True, name="w")).sum()
+    page = write_steps(loss, tmp_path)[-1]
+    keys = '["ArrowRight", "ArrowRight", "ArrowRight", "ArrowRight", "ArrowLeft"]'
+    probe = page.with_name("probe.html")
+    probe.write_text(page.read_text().replace("</body>", f"""<script>
+for (const key of {keys}) document.dispatchEvent(new KeyboardEvent("keydown", {{key}}));
+document.body.dataset.probe = [...document.querySelectorAll(".frame")].map(f => f.hidden ? "-" : "S").join("")
+  + " " + document.getElementById("counter").textContent;
+</script></body>"""))
+    dom = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom",
+                          probe.as_uri()], capture_output=True, text=True, timeout=60).stdout
+    assert 'data-probe="--S- step 3 of 4:' in dom        # to the last of 4 steps (then it stays), one back
 
 
 def test_png_frames(no_dot, tmp_path):

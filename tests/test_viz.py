@@ -600,6 +600,8 @@ def test_steps_follow_the_engines_order_and_show_the_numbers():
     assert [f"+\n2 grads\n(2,)\ng [{signed}]", f"tag d/dx: pass g on (a)\nsends dx [{signed}]"] in frames
     last, _ = highlighted(tg.draw_graph(loss, step=graph.steps))
     assert last == [f"x.grad\n(2,) float64\n|g|={np.linalg.norm(x.grad.data):.4g}\ngrad [{' '.join(f'{v:+.4g}' for v in x.grad.data)}]"]
+    with_values = tg.draw_graph(loss, step=graph.steps - 1, show_values=True).source
+    assert with_values.count("sends dx [+6 -12]") == 1          # the step's numbers, not twice
     for bad in (0, graph.steps + 1, 1.5):
         with pytest.raises(ValueError, match=f"step must be a whole number from 1 to {graph.steps}"):
             tg.draw_graph(loss, step=bad)

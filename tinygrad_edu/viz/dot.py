@@ -255,12 +255,9 @@ def _split_hubs(nodes, edges):
 
 
 def _shown_lines(node, step, show_values):
-    lines = list(node.lines)
-    if show_values:
-        lines += node.values
     if node.step_lines and state_of(node, step) == "now":
-        lines += node.step_lines
-    return lines
+        return node.lines + node.step_lines     # the step's numbers (they include the values)
+    return node.lines + node.values if show_values else list(node.lines)
 
 
 def _node_attributes(node, step):
