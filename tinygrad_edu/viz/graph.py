@@ -13,6 +13,12 @@ and the scope it was made in):
   `.grad` node. Every edge carries the shape of the gradient on it, which is always the shape of
   the tensor the gradient is for.
 
+Leaves carry the names learners know them by (`conv1.weight`, `images`, `target`), else their
+role. show_values adds the numbers (viz.dot.format_values); the backward view gets them by
+replaying backward's arithmetic (_replay_backward). Each tensor backward visits is one *step*:
+draw_graph(step=k) highlights step k's nodes with the gradients they receive and send, and
+shades the steps before it (viz.steps writes every frame and a page to flip through them).
+
 Drawing is done in three steps, so that the same folding serves both views:
   1. describe the graph as plain nodes (kind, label lines, scope) and edges (source, target, label);
   2. if there are more than `max_nodes` nodes, fold: collapse scopes into one box each, deepest
