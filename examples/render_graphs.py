@@ -9,8 +9,9 @@ it, backpropagates the loss (so the parameters' gradients show up in the drawing
     DIR/seed_backward.svg  DIR/seed_backward.png   every VJP the backward pass applies, with the
                                                    gradient's shape on each edge
 
-Rendering needs Graphviz's `dot` program (`apt-get install graphviz`). docs/seed_backward_graph.svg,
-the picture in the tutorial and the README, is this script's seed_backward.svg.
+Drawn by Graphviz's `dot` when it is installed, else by graphviz-pure (installed by pip with
+tinygrad_edu). docs/seed_backward_graph.svg, the picture in the tutorial and the README, is this
+script's seed_backward.svg.
 """
 import argparse
 import pathlib

@@ -8,9 +8,11 @@
 """
 import contextlib
 import io
+import os
 import pathlib
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 
@@ -99,3 +101,53 @@ def test_readme_python_blocks_run(tmp_path, monkeypatch):
         for number, body in enumerate(python_blocks, 1):
             exec(compile(body, f"README.md python block {number}", "exec"), namespace)
     assert namespace["w"].grad.shape == (6, 3, 5, 5)
+
+
+# ---- drawing: the step-through page, and the drawing commands with and without Graphviz's dot --
+STEP_THROUGH = DOCS / "backward-step-through.md"
+DRAWING_COMMANDS = ("graph", "summary", "explain")
+
+
+def test_step_through_page_runs_and_prints_what_it_shows(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    namespace, printed = {"__name__": "step_through"}, io.StringIO()
+    for number, (kind, body) in enumerate(blocks(STEP_THROUGH), 1):
+        if kind == "python":
+            with contextlib.redirect_stdout(printed):
+                exec(compile(body, f"{STEP_THROUGH.name} block {number}", "exec"), namespace)
+        elif kind == "text":
+            shown, output = normalise(body), normalise(printed.getvalue())
+            starts = [i for i, line in enumerate(output) if line == shown[0]]
+            assert any(output[i:i + len(shown)] == shown for i in starts), \
+                f"text block {number} is not what the code before it prints:\n{body}"
+    page = (tmp_path / "steps" / "index.html").read_text()
+    assert page.count("<svg") == 6 and "ArrowRight" in page
+
+
+def drawing_commands():
+    """The console blocks of the pages that draw, and the README's graph/summary/explain lines."""
+    lines = [line[2:] for page in (TUTORIAL, STEP_THROUGH) for kind, body in blocks(page) if kind == "console"
+             for line in body.splitlines() if line.startswith("$ ")]
+    lines += [line for kind, body in blocks(DOCS.parent / "README.md") if kind == "bash"
+              for line in body.splitlines() if line.startswith("tinygrad-edu ") and line.split()[1] in DRAWING_COMMANDS]
+    return [shlex.split(line, comments=True) for line in lines]
+
+
+@pytest.mark.parametrize("dot", ["hidden", "as installed"])
+def test_drawing_commands_run_with_and_without_graphviz(tmp_path, dot):
+    """A learner without Graphviz (no `dot` on PATH) gets the same pictures, through graphviz-pure."""
+    commands = drawing_commands()
+    assert any(argv[1] == "graph" and "--steps" in argv for argv in commands)
+    env = dict(os.environ)
+    if dot == "hidden":
+        (tmp_path / "empty").mkdir()
+        env["PATH"] = str(tmp_path / "empty")       # python runs as sys.executable, by its full path
+    elif shutil.which("dot") is None:
+        pytest.skip("Graphviz's dot is not installed")
+    for argv in commands:
+        result = subprocess.run([sys.executable, "-m", "tinygrad_edu"] + argv[1:], cwd=tmp_path, env=env,
+                                capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, f"`{shlex.join(argv)}` failed ({dot} dot):\n{result.stdout}\n{result.stderr}"
+        for word in argv:
+            if word.endswith((".svg", ".png")):
+                assert (tmp_path / word).stat().st_size > 1000

@@ -5,7 +5,7 @@
     tinygrad-edu evaluate --checkpoint FILE [--data DIR]
     tinygrad-edu export --checkpoint FILE --out model.pt
     tinygrad-edu summary [--model seed|wide]
-    tinygrad-edu graph [--model seed|wide] [--backward] [--out graph.svg]
+    tinygrad-edu graph [--model seed|wide] [--backward] [--values] [--out graph.svg] [--steps DIR]
     tinygrad-edu explain conv2d --input 10,3,12,12 --weight 6,3,5,5 [--stride 1] [--padding 0]
     tinygrad-edu explain max_pool2d --input 10,6,8,8 --kernel-size 2
     tinygrad-edu animate conv2d --input 1,1,5,5 --weight 1,1,3,3 [--stride --padding --dilation --groups]
@@ -128,7 +128,7 @@ def example_batch(model="seed", batch=10):
     _, _, x_test, y_test = datasets.load_mnist()
     if not 1 <= batch <= len(x_test):
         raise UsageError(f"--batch must be between 1 and {len(x_test)}, got {batch}")
-    return params, Tensor(x_test[:batch], name="images"), y_test[:batch]
+    return params, Tensor(x_test[:batch], name="images"), Tensor(y_test[:batch], name="labels")
 
 
 # ---- train ----------------------------------------------------------------------------------
@@ -242,12 +242,20 @@ def add_graph_command(subparsers):
         "graph", help="draw a model's computation graph (forward, or --backward) as SVG/PNG/PDF/DOT",
         description="Run one batch of MNIST digits through a model, backpropagate its loss, and draw the "
                     "graph: every op with its output shape, or with --backward every VJP rule with the "
-                    "gradient's shape. The format follows --out's suffix (.svg .png .pdf need Graphviz's "
-                    "`dot`; .dot/.gv write the DOT text).",
-        epilog="example: tinygrad-edu graph --model seed --out graph.svg")
+                    "gradient's shape. The format follows --out's suffix: .svg and .png are drawn by "
+                    "Graphviz's `dot` when it is installed, else by graphviz-pure (installed with "
+                    "tinygrad_edu); .pdf needs Graphviz; .dot/.gv write the DOT text. --steps DIR writes "
+                    "one picture per step of backward and DIR/index.html to step through them.",
+        epilog="examples: tinygrad-edu graph --model seed --out graph.svg; "
+               "tinygrad-edu graph --backward --batch 1 --steps steps/")
     model_choice(parser)
-    parser.add_argument("--out", default="graph.svg", help="the file to write (default graph.svg)")
+    parser.add_argument("--out", default=None, help="the file to write (default graph.svg, or none with --steps)")
     parser.add_argument("--backward", action="store_true", help="draw the backward graph (the VJP rules)")
+    parser.add_argument("--values", action="store_true",
+                        help="show the numbers: values and gradients, with their signs (min/mean/max when big)")
+    parser.add_argument("--steps", metavar="DIR", default=None,
+                        help="write one frame per step of backward into DIR, and DIR/index.html to "
+                             "step through them with the arrow keys")
     parser.add_argument("--batch", type=int, default=10, help="digits in the batch (default 10)")
     parser.add_argument("--rankdir", default="TB", choices=("TB", "LR"), help="top to bottom or left to right")
     parser.add_argument("--max-nodes", type=int, default=DEFAULT_MAX_NODES,
@@ -257,17 +265,34 @@ def add_graph_command(subparsers):
 
 def run_graph(args):
     from .nn import models
-    from .viz import GraphvizNotFoundError, draw_graph
+    from .viz import RenderError, draw_graph, write_steps
 
-    out = Path(args.out)
-    fmt = out.suffix.lstrip(".").lower()
-    if fmt not in ("svg", "png", "pdf", "dot", "gv"):
+    if args.out is not None:
+        out = Path(args.out)
+    else:                            # with --steps alone, only the frames
+        out = Path("graph.svg") if args.steps is None else None
+    fmt = out.suffix.lstrip(".").lower() if out is not None else None
+    if out is not None and fmt not in ("svg", "png", "pdf", "dot", "gv"):
         raise UsageError(f"graph: --out must end in .svg, .png, .pdf, .dot or .gv, got {args.out!r}")
+    if args.steps is not None and Path(args.steps).is_file():
+        raise UsageError(f"graph: --steps {args.steps!r} is a file, not a directory")
+    if args.max_nodes < 2:
+        raise UsageError(f"graph: --max-nodes must be at least 2, got {args.max_nodes}")
     params, images, labels = example_batch(args.model, args.batch)
     loss = models.loss_fn(params, images, labels)
     loss.name = "loss"
+    if args.steps is not None:       # the steps replay backward from the graph as it is now
+        try:
+            *frames, page = write_steps(loss, args.steps, rankdir=args.rankdir, max_nodes=args.max_nodes)
+        except (RenderError, ValueError) as error:
+            raise CommandError(f"graph: {error}") from None
+        print(f"wrote {len(frames)} frames of backward, {frames[0].name} to {frames[-1].name}, and {page} "
+              f"(open it in a browser; the arrow keys step)")
+    if out is None:
+        return 0
     loss.backward()
-    graph = draw_graph(loss, backward=args.backward, rankdir=args.rankdir, max_nodes=args.max_nodes)
+    graph = draw_graph(loss, backward=args.backward, show_values=args.values, rankdir=args.rankdir,
+                       max_nodes=args.max_nodes)
     if out.parent != Path(""):
         out.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -275,7 +300,7 @@ def run_graph(args):
             out.write_text(graph.source)
         else:
             out.write_bytes(graph.pipe(format=fmt))
-    except GraphvizNotFoundError as error:
+    except RenderError as error:
         raise CommandError(f"graph: {error}") from None
     caption = graph.captions[0].split(" (")[0]      # e.g. 'forward graph: 19 ops, 10 leaves'
     print(f"wrote {out}  ({caption}; model {args.model}, batch {args.batch})")

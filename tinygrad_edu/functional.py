@@ -357,11 +357,13 @@ def cross_entropy(logits, target, weight=None, ignore_index=-100, reduction="mea
     N, C = logits.shape
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"{op}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    # the target leaf is drawn in graphs under its own name, else this argument's: `target`
+    name = (target.name if isinstance(target, Tensor) else None) or "target"
     weight, label_smoothing = _loss_options(weight, label_smoothing, ignore_index, C, op)
     target = _class_targets(target, N, C, logits.shape, op, ignore_index)
     if weight is not None or label_smoothing or (target == ignore_index).any():
         return _weighted_cross_entropy(logits, target, weight, ignore_index, reduction, label_smoothing)
-    return cross_entropy_(logits, Tensor(target.astype(np.intp)), reduction=reduction)
+    return cross_entropy_(logits, Tensor(target.astype(np.intp), name=name), reduction=reduction)
 
 
 # ---- Tensor methods ---------------------------------------------------------------------------

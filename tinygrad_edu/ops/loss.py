@@ -88,6 +88,16 @@ def _cross_entropy_vjp(g, ans, logits, target, reduction):
     return softmax_minus_onehot(logits, target) * g
 
 
+def _cross_entropy_rules(i, t):
+    """The VJP above as text: how g reaches each row depends on the reduction."""
+    if i == 1:
+        return "(none: class indices)"
+    N, reduction = t.inputs[0].shape[0], t.params["reduction"]
+    return {"mean": f"(softmax(logits) - onehot(target)) * g / N, N = {N}",
+            "sum": "(softmax(logits) - onehot(target)) * g",
+            "none": "(softmax(logits) - onehot(target)) * g[:, None]"}[reduction]
+
+
 cross_entropy_ = primitive(_cross_entropy, "cross_entropy")
 defvjp(cross_entropy_, _cross_entropy_vjp, None,             # class indices have no gradient
-       rules=("(softmax(logits) - onehot(target)) * g / N", "(none: class indices)"))
+       rules=_cross_entropy_rules)

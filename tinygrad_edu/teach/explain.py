@@ -314,8 +314,9 @@ def _explain_conv2d(rng, numbers, *, input, weight=None, stride=1, padding=0, di
     W = _data(rng, w_shape, numbers)
     b = _data(rng, (w_shape[0],), numbers) if bias else None
     # the real op first: it validates the shapes and gives the output the recipe must match
-    xt, Wt = Tensor(x, requires_grad=True), Tensor(W, requires_grad=True)
-    bt = Tensor(b, requires_grad=True) if bias else None
+    # named as explain's arguments, so a graph drawn from them says which is which
+    xt, Wt = Tensor(x, requires_grad=True, name="input"), Tensor(W, requires_grad=True, name="weight")
+    bt = Tensor(b, requires_grad=True, name="bias") if bias else None
     y = F.conv2d(xt, Wt, bt, stride=stride, padding=padding, dilation=dilation, groups=groups)
     N, C_in, H, Wd = x_shape
     C_out, C_per_group, kH, kW = w_shape
@@ -485,7 +486,7 @@ def _explain_max_pool2d(rng, numbers, *, input, kernel_size=None, stride=None, p
     x_shape, (kH, kW), (sh, sw), (ph, pw) = _pool_setup(input, kernel_size, stride, padding, "max_pool2d")
     # distinct values, so that no window has a tie and the routing is unambiguous
     x = rng.permutation(int(np.prod(x_shape))).reshape(x_shape).astype(np.float64)
-    xt = Tensor(x, requires_grad=True)
+    xt = Tensor(x, requires_grad=True, name="input")
     y = F.max_pool2d(xt, (kH, kW), stride=(sh, sw), padding=(ph, pw))
     N, C, H, W = x_shape
     e = Explanation([

@@ -2,7 +2,10 @@
 
     graph.py    the walk over the graph (forward or backward), names, VJP rule texts, folding
     dot.py      DOT text: labels, colours, scope boxes, legend; short forms of shapes and values
-    render.py   DOT to SVG/PNG/PDF (Graphviz's `dot`), and Jupyter's inline display
+    render.py   DOT to SVG/PNG/PDF (Graphviz's `dot`, else the pip-installed `graphviz-pure`),
+                the Graph draw_graph returns, and Jupyter's inline display
+    steps.py    stepping through backward: one frame per step, and an HTML page to flip them
 """
 from .graph import draw_graph  # noqa: F401
-from .render import GraphvizNotFoundError  # noqa: F401
+from .render import GraphvizNotFoundError, RenderError  # noqa: F401
+from .steps import write_steps  # noqa: F401

@@ -13,6 +13,12 @@ and the scope it was made in):
   `.grad` node. Every edge carries the shape of the gradient on it, which is always the shape of
   the tensor the gradient is for.
 
+Leaves carry the names learners know them by (`conv1.weight`, `images`, `target`), else their
+role. show_values adds the numbers (viz.dot.format_values); the backward view gets them by
+replaying backward's arithmetic (_replay_backward). Each tensor backward visits is one *step*:
+draw_graph(step=k) highlights step k's nodes with the gradients they receive and send, and
+shades the steps before it (viz.steps writes every frame and a page to flip through them).
+
 Drawing is done in three steps, so that the same folding serves both views:
   1. describe the graph as plain nodes (kind, label lines, scope) and edges (source, target, label);
   2. if there are more than `max_nodes` nodes, fold: collapse scopes into one box each, deepest
@@ -29,10 +35,10 @@ import linecache
 
 import numpy as np
 
-from ..engine import Tensor, topological_order
-from .dot import _emit, _format_values, _grad_line, _tuple, format_params, format_shape
+from ..engine import Tensor, astype, no_grad, sum_to, topological_order
+from .dot import _emit, _grad_line, _tuple, format_params, format_shape, format_values
 
-__all__ = ["draw_graph", "DEFAULT_MAX_NODES"]
+__all__ = ["draw_graph", "step_frames", "DEFAULT_MAX_NODES"]
 
 DEFAULT_MAX_NODES = 200
 
@@ -123,11 +129,14 @@ def _lambda_body(code):
 # --------------------------------------------------------------------------------------------
 class _Node:
     """One box of the drawing. `main`: it lies on the path the data takes (input to output, or
-    the gradient's way back to the input), which the layout keeps straight."""
-    __slots__ = ("kind", "lines", "scope", "tooltip", "main")
+    the gradient's way back to the input), which the layout keeps straight. `values`: lines of
+    numbers shown with show_values=True; `steps`: (first, last) step of backward the node belongs
+    to, and `step_lines` the numbers shown while it is the current step (draw_graph(step=k))."""
+    __slots__ = ("kind", "lines", "scope", "tooltip", "main", "values", "steps", "step_lines")
 
-    def __init__(self, kind, lines, scope=None, tooltip=None, main=False):
+    def __init__(self, kind, lines, scope=None, tooltip=None, main=False, values=(), steps=None, step_lines=()):
         self.kind, self.lines, self.scope, self.tooltip, self.main = kind, lines, scope, tooltip, main
+        self.values, self.steps, self.step_lines = list(values), steps, list(step_lines)
 
 
 def _data_path(order):
@@ -152,22 +161,30 @@ def _leaf_scopes(order):
 
 
 def _leaf_title(t):
+    """The name a learner knows a leaf by (models name their parameters `conv1.weight`, the tools
+    their inputs `images`, cross_entropy its `target`); else its role, and a scalar its value."""
     if t.name:
         return t.name
     if t.requires_grad:
-        return "param"
+        return "unnamed parameter"
     if t.size == 1 and np.issubdtype(t.dtype, np.number):
         return f"const {t.data.item():.4g}"
-    return "input"
+    return "input" if t.dtype.kind == "f" else "constant"
 
 
-def _tensor_lines(t, show_values):
+def _tensor_lines(t):
     lines = [f"{_tuple(t.shape)} {t.dtype.name}"]
     grad_line = _grad_line(t)
     if grad_line:
         lines.append(grad_line)
-    if show_values:
-        lines.append(_format_values(t.data))
+    return lines
+
+
+def _value_lines(t):
+    """show_values: the data (and, after backward, the gradient) themselves, each in its colour."""
+    lines = [("value", line) for line in format_values(t.data)]
+    if t.grad is not None:
+        lines += [("grad", line) for line in format_values(t.grad.data, "grad")]
     return lines
 
 
@@ -183,22 +200,56 @@ def _forward_description(roots, show_values):
         is_root = id(t) in root_ids
         if t.is_leaf:
             kind = "output" if is_root else "param" if t.requires_grad else "input"
-            lines = [_leaf_title(t)] + _tensor_lines(t, show_values)
-            nodes.append(_Node(kind, lines, leaf_scope.get(id(t))))
+            lines = [_leaf_title(t)] + _tensor_lines(t)
+            nodes.append(_Node(kind, lines, leaf_scope.get(id(t)), values=_value_lines(t) if show_values else ()))
             continue
         n_ops += 1
         head = " ".join(filter(None, [t.op.__name__, format_params(t.params)]))
         if t.name:
             head = f"{t.name} = {head}"
-        nodes.append(_Node("output" if is_root else "op", [head] + _tensor_lines(t, show_values),
-                           t.scope, tooltip=t.scope or None, main=id(t) in data))
+        nodes.append(_Node("output" if is_root else "op", [head] + _tensor_lines(t), t.scope,
+                           tooltip=t.scope or None, main=id(t) in data, values=_value_lines(t) if show_values else ()))
         for x in t.inputs:
             edges.append((index[id(x)], index[id(t)], format_shape(x.shape)))
     caption = f"forward graph: {n_ops} ops, {len(order) - n_ops} leaves"
     return nodes, edges, [index[id(r)] for r in roots], caption
 
 
-def _backward_description(roots):
+def _replay_backward(roots, order):
+    """Run backward's arithmetic again, as engine._backprop does it (the same visiting order, the
+    same VJPs, each result summed back to its input's shape), without touching any `.grad`:
+    {id(tensor): the gradient it received} and {(id(tensor), i): the gradient it sent input i}."""
+    grads = {id(r): Tensor(np.ones_like(r.data)) for r in roots}
+    received, sent = {}, {}
+    with no_grad():
+        for t in reversed(order):
+            g = grads.pop(id(t), None)
+            if g is None:
+                continue
+            received[id(t)] = g.data
+            vjps = t.op.vjps if t.op is not None else ()
+            for i, x in enumerate(t.inputs):
+                if not x.requires_grad or i >= len(vjps) or vjps[i] is None:
+                    continue
+                gx = vjps[i](g, t, *t.inputs, **t.params)
+                gx = gx if isinstance(gx, Tensor) else Tensor(np.asarray(gx))
+                if gx.shape != x.shape:
+                    gx = sum_to(gx, shape=x.shape)
+                if gx.dtype != x.dtype:
+                    gx = astype(gx, dtype=x.dtype)
+                sent[(id(t), i)] = gx.data
+                grads[id(x)] = grads[id(x)] + gx if id(x) in grads else gx
+    return received, sent
+
+
+def _grad_lines(data, what):
+    return [("grad", line) for line in format_values(data, what)]
+
+
+def _backward_description(roots, show_values, stepping):
+    """The backward graph. Each tensor backward visits is one step (numbered from 1, in the
+    engine's order); every node records the step it belongs to, and, when values are asked for
+    (show_values, or stepping through), the gradients it received and sent."""
     for r in roots:
         if not r.requires_grad:
             raise ValueError("draw_graph(backward=True): the output does not require grad, so "
@@ -206,8 +257,10 @@ def _backward_description(roots):
     order = topological_order(roots)
     leaf_scope = _leaf_scopes(order)
     data = _data_path(topological_order(roots, grad_only=False))
+    received, sent = _replay_backward(roots, order) if show_values or stepping else ({}, {})
     nodes, edges = [], []
     sources = collections.defaultdict(list)  # id(tensor) -> nodes that send it a gradient
+    step_names = []                          # step k -> what backward does in it
 
     def add(node):
         nodes.append(node)
@@ -216,37 +269,51 @@ def _backward_description(roots):
     for r in roots:
         title = "seed: d{0}/d{0} = 1".format(r.name) if r.name and r.size == 1 else \
             ("seed: dL/dL = 1" if r.size == 1 else "seed gradient (ones)")
-        sources[id(r)].append(add(_Node("seed", [title, _tuple(r.shape)], main=True)))
+        sources[id(r)].append(add(_Node("seed", [title, _tuple(r.shape)], main=True, steps=(0, 0))))
     seeds = list(range(len(nodes)))
     n_vjps = 0
     for t in reversed(order):                      # outputs first, as backward runs
         senders = sources.pop(id(t), None)
         if not senders:
             continue                              # cut off: every path here has a VJP of None
+        step = len(step_names) + 1
+        here = (step, step)
         scope = t.scope if not t.is_leaf else leaf_scope.get(id(t))
         shape = format_shape(t.shape)
-        if len(senders) > 1:                      # used in several places: the gradients add up
+        g_in = _grad_lines(received[id(t)], "g") if id(t) in received else []
+        accumulated = len(senders) > 1
+        if accumulated:                           # used in several places: the gradients add up
             total = add(_Node("accumulate", ["+", f"{len(senders)} grads", _tuple(t.shape)], scope,
-                              main=id(t) in data))
+                              main=id(t) in data, steps=here, values=g_in, step_lines=g_in))
             edges.extend((s, total, shape) for s in senders)
             senders = [total]
         (sender,) = senders
         if t.is_leaf:
-            lines = [f"{t.name or 'param'}.grad", f"{_tuple(t.shape)} {t.dtype.name}"]
+            step_names.append(f"{_leaf_title(t)}.grad receives its gradient")
+            lines = [f"{_leaf_title(t)}.grad", f"{_tuple(t.shape)} {t.dtype.name}"]
             if t.grad is not None:  # drawn after a backward: how big the gradient came out
                 lines.append(f"|g|={float(np.linalg.norm(np.asarray(t.grad.data, np.float64))):.4g}")
-            edges.append((sender, add(_Node("grad", lines, scope)), shape))
+            values = _grad_lines(received[id(t)], "grad") if id(t) in received else []
+            edges.append((sender, add(_Node("grad", lines, scope, steps=here, values=values, step_lines=values)), shape))
             continue
         vjps = t.op.vjps
+        applied = []
         for i, x in enumerate(t.inputs):
             if not x.requires_grad or i >= len(vjps) or vjps[i] is None:
                 continue
             n_vjps += 1
-            vjp = add(_Node("vjp", _vjp_rule_lines(t, i), scope, tooltip=t.scope or None, main=id(x) in data))
+            rule = _vjp_rule_lines(t, i)
+            applied.append(f"d/d{_input_name(t.op, i)}")
+            out = _grad_lines(sent[(id(t), i)], f"sends d{_input_name(t.op, i)}") if (id(t), i) in sent else []
+            # the gradient received shows on the + node when there is one, else on each VJP
+            vjp = add(_Node("vjp", rule, scope, tooltip=t.scope or None, main=id(x) in data, steps=here,
+                            values=out, step_lines=([] if accumulated else g_in) + out))
             edges.append((sender, vjp, shape))
             sources[id(x)].append(vjp)
+        step_names.append(f"{t.op.__name__}" + (f" (in {t.scope})" if t.scope else "")
+                          + f" applies its VJP{'s' if len(applied) > 1 else ''} {', '.join(applied)}")
     caption = f"backward graph: {n_vjps} VJPs (edges carry gradient shapes)"
-    return nodes, edges, seeds, caption
+    return nodes, edges, seeds, caption, step_names
 
 
 # --------------------------------------------------------------------------------------------
@@ -317,16 +384,21 @@ def _apply_folding(nodes, edges, group_of):
     drawn, position = [], {}
     for g, idx in members.items():
         position[g] = len(drawn)
+        # a box of folded nodes is 'done' in a step of backward when all of them are, current
+        # from its first node's step to its last one's
+        stepped = [nodes[i].steps for i in idx if nodes[i].steps is not None]
+        steps = (min(a for a, _ in stepped), max(b for _, b in stepped)) if stepped else None
         if not isinstance(g, str):
             drawn.append(nodes[g])
         elif g == "...":
-            drawn.append(_Node("folded", [f"... {len(idx)} nodes folded", "(raise max_nodes to see them)"]))
+            drawn.append(_Node("folded", [f"... {len(idx)} nodes folded", "(raise max_nodes to see them)"],
+                               steps=steps))
         else:
             kinds = collections.Counter(nodes[i].kind for i in idx)
             detail = ", ".join(f"{c} {k}{'s' if c > 1 else ''}" for k, c in kinds.items())
             parent = g.rsplit("/", 1)[0] if "/" in g else None
             drawn.append(_Node("scope", [g.rsplit("/", 1)[-1], f"{len(idx)} nodes folded", detail], parent,
-                               tooltip=g))
+                               tooltip=g, steps=steps))
     merged = {}  # (source, target) -> labels, so parallel edges between two boxes become one
     for s, d, label in edges:
         gs, gd = position[group_of[s]], position[group_of[d]]
@@ -342,44 +414,87 @@ def _apply_folding(nodes, edges, group_of):
 # The public function
 # --------------------------------------------------------------------------------------------
 def draw_graph(root, *, backward=False, show_values=False, rankdir="TB", max_nodes=DEFAULT_MAX_NODES,
-               legend=True):
+               legend=True, step=None):
     """Draw the graph that made `root` (a Tensor, or a list of Tensors) as a graphviz.Digraph.
 
-    Forward view: a node per op (name, parameters, output shape and dtype) and per leaf (name,
-    shape, dtype; after backward the gradient's shape and norm); edges carry shapes; parameters,
-    inputs/constants, ops and the output have their own colours (the legend under the graph). A tensor used
-    several times is drawn once. Ops made inside `tinygrad_edu.scope("name")` are boxed together.
+    Forward view: a node per op (name, parameters, output shape and dtype) and per leaf (its name,
+    e.g. `conv1.weight` or `images`, else its role: input, constant, unnamed parameter; shape,
+    dtype; after backward the gradient's shape and norm); edges carry shapes; parameters,
+    inputs/constants, ops and the output have their own colours (the legend under the graph). A
+    tensor used several times is drawn once. Ops made inside `tinygrad_edu.scope("name")` are boxed
+    together.
 
-    backward=True: the graph backpropagation walks, one node per VJP naming its rule, with the
-    gradient shapes on the edges.
+    backward=True: the graph backpropagation walks, one node per VJP naming its rule (the text
+    its defvjp registration carries), with the gradient shapes on the edges.
 
-    show_values: (forward view) add each tensor's values: all of them when tiny, else min/mean/max.
+    show_values: the numbers themselves, with their signs: all of them for a tensor of up to 16,
+    else min / mean / max and the fraction of zeros; values (the data) in blue, gradients in red.
+    Forward view: each tensor's value and, after backward, its gradient; backward view: the
+    gradient each VJP sends and each parameter's gradient.
+
+    step=k (implies backward=True): step k of backward, from 1 to `graph.steps`, in the order the
+    engine visits the tensors (outputs first). The nodes of step k are highlighted and show the
+    gradient they receive and the gradients they send; the nodes of earlier steps are shaded.
+
     rankdir: Graphviz's layout direction, "TB" (top to bottom) or "LR" (left to right).
     max_nodes: above this many nodes, scopes collapse into single boxes (deepest first) and, if
     that is not enough, the nodes farthest from the output fold into one; a note says how many
     were folded. None draws everything. legend=False leaves the legend out.
 
     Node labels write shapes as Python prints them, (10, 3, 24, 24); edges use the short form
-    10x3x24x24. After drawing, `graph.captions` holds the caption lines (counts, folding notes).
+    10x3x24x24. After drawing, `graph.captions` holds the caption lines (counts, folding notes),
+    and a backward graph's `graph.steps` the number of steps.
 
-    The result is a plain graphviz.Digraph: `.source` is the DOT text, `.render(...)`/`.pipe(...)`
-    need the Graphviz program `dot`, and Jupyter displays it inline.
+    The result is a graphviz.Digraph: `.source` is the DOT text; `.pipe(format)`, `.render(...)`
+    and Jupyter's inline display draw it with Graphviz's `dot` or, without it, with the
+    `graphviz-pure` program pip installs with tinygrad_edu (SVG, PNG; PDF needs Graphviz).
     """
+    if step is not None:
+        backward = True
+    nodes, edges, captions, step_names = _describe(root, backward, show_values, step is not None, rankdir,
+                                                   max_nodes)
+    if step is not None and not (isinstance(step, (int, np.integer)) and 1 <= step <= len(step_names)):
+        raise ValueError(f"draw_graph: step must be a whole number from 1 to {len(step_names)} "
+                         f"(the steps of this backward), got {step!r}")
+    return _finish(nodes, edges, captions, step_names, rankdir, legend, backward, step, show_values)
+
+
+def step_frames(root, *, rankdir="TB", max_nodes=DEFAULT_MAX_NODES, legend=True):
+    """draw_graph(root, step=k) for k = 1, 2, ... every step of backward, as a generator; the
+    graph is walked (and backward's arithmetic replayed) once for all the frames."""
+    nodes, edges, captions, step_names = _describe(root, True, False, True, rankdir, max_nodes)
+    for step in range(1, len(step_names) + 1):
+        yield _finish(nodes, edges, captions, step_names, rankdir, legend, True, step, False)
+
+
+def _describe(root, backward, show_values, stepping, rankdir, max_nodes):
+    """Steps 1 and 2: the nodes and edges to draw, the caption lines, and (backward) the steps."""
     roots = list(root) if isinstance(root, (list, tuple)) else [root]
     for r in roots:
         if not isinstance(r, Tensor):
             raise TypeError(f"draw_graph: expected a Tensor (or a list of them), got {type(r).__name__}")
     if rankdir not in ("TB", "LR", "BT", "RL"):
         raise ValueError(f"draw_graph: rankdir must be 'TB', 'LR', 'BT' or 'RL', got {rankdir!r}")
+    if max_nodes is not None and max_nodes < 2:
+        raise ValueError(f"draw_graph: max_nodes must be at least 2 (or None), got {max_nodes}")
     if backward:
-        nodes, edges, root_nodes, caption = _backward_description(roots)
+        nodes, edges, root_nodes, caption, step_names = _backward_description(roots, show_values, stepping)
     else:
         nodes, edges, root_nodes, caption = _forward_description(roots, show_values)
+        step_names = None
     captions = [caption]
     if max_nodes is not None and len(nodes) > max_nodes:
-        if max_nodes < 2:
-            raise ValueError(f"draw_graph: max_nodes must be at least 2 (or None), got {max_nodes}")
         group_of, notes = _fold(nodes, edges, root_nodes, max_nodes, backward)
         nodes, edges = _apply_folding(nodes, edges, group_of)
         captions += notes
-    return _emit(nodes, edges, captions, rankdir, legend, backward)
+    return nodes, edges, captions, step_names
+
+
+def _finish(nodes, edges, captions, step_names, rankdir, legend, backward, step, show_values):
+    """Step 3: the DOT, for one step of backward when `step` is given."""
+    if step is not None:
+        captions = [f"step {step} of {len(step_names)}: {step_names[step - 1]}"] + captions
+    graph = _emit(nodes, edges, captions, rankdir, legend, backward, step, show_values)
+    if step_names is not None:
+        graph.steps, graph.step_names = len(step_names), step_names
+    return graph
