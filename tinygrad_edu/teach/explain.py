@@ -1276,8 +1276,8 @@ def explain(op, *, numbers=False, rng=None, seed=0, print_text=True, **options):
     every step, and check the results against tinygrad_edu's own gradients.
 
     op: a name from explain.entries ("conv2d", "conv_transpose2d", "max_pool2d", "avg_pool2d",
-    "linear", "matmul", "relu", "reshape", "flatten", "softmax", "log_softmax", "cross_entropy") or
-    the function itself (F.conv2d, ...). Options, as the op takes them:
+    "linear", "matmul", "relu", "reshape", "flatten", "softmax", "log_softmax", "cross_entropy", and
+    every other op of tinygrad_edu.functional) or the function itself (F.conv2d, ...). Options, as the op takes them:
     conv2d / conv_transpose2d: input (N, C_in, H, W) and weight (conv2d: (C_out, C_in/groups, kH, kW);
     conv_transpose2d: (C_in, C_out/groups, kH, kW)) as shapes (tuples, "10,3,12,12" strings, or
     Tensors), stride/dilation an int or a pair (default 1), padding an int, a pair (conv2d also
@@ -1286,6 +1286,11 @@ def explain(op, *, numbers=False, rng=None, seed=0, print_text=True, **options):
     linear: input (N, in), weight (out, in), bias. matmul: input (n, m), other (m, p).
     relu, flatten (start_dim=1), softmax / log_softmax (axis=-1): input. reshape: input, shape.
     cross_entropy: input (the logits (N, C)), target (default: random classes), reduction.
+    The activations (gelu, sigmoid, ...): input. mse_loss, l1_loss, binary_cross_entropy_with_logits,
+    nll_loss: input, target, reduction. conv1d, max_pool1d, avg_pool1d: as the 2-D ops, in 1-D.
+    pad: input, pad, mode, value. adaptive_avg_pool2d: input, output_size. dropout: input, p,
+    mask_seed. batch_norm: input, eps; layer_norm: input, normalized_axes, eps.
+    scaled_dot_product_attention: input (the query), key, value, is_causal.
     Without input, each op uses a small example (e.g. conv2d: x (1, 2, 4, 4), W (3, 2, 3, 3)).
 
     numbers=True prints every array, not only its shape: small integers you can check by hand,
