@@ -20,7 +20,8 @@ OPTIONS = {"max_pool2d": dict(kernel_size=2), "avg_pool2d": dict(kernel_size=2),
            "pad": dict(pad=(1, 2, 1, 0))}
 # the gradients each op's .arrays must show, in the order backward_of returns them
 GRADS = {**{op: ("input_grad", "weight_grad") for op in WITH_WEIGHT}, "matmul": ("input_grad", "other_grad"),
-         "batch_norm": ("input_grad", "weight_grad", "bias_grad"), "layer_norm": ("input_grad", "weight_grad", "bias_grad"),
+         "batch_norm": ("input_grad", "weight_grad", "bias_grad"),
+         "layer_norm": ("input_grad", "weight_grad", "bias_grad"),
          "scaled_dot_product_attention": ("input_grad", "key_grad", "value_grad")}
 
 

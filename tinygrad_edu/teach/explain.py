@@ -898,7 +898,8 @@ _activation("softsign", "x / (1 + |x|)", derivative="1 / (1 + |x|)^2")
 # --------------------------------------------------------------------------------------------
 def _log_probabilities(rng, shape, numbers):
     z = _data(rng, shape, numbers)
-    return z - z.max(axis=1, keepdims=True) - np.log(np.exp(z - z.max(axis=1, keepdims=True)).sum(axis=1, keepdims=True))
+    shifted = z - z.max(axis=1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
 
 
 def _loss(name, formula, slope_text, make, input=(2, 3)):
@@ -931,7 +932,8 @@ def _loss(name, formula, slope_text, make, input=(2, 3)):
         e.step("slope", f"{slope_text}: the backward of the per-element losses with a delta of ones", "(x's shape)",
                slope)
         v, h = np.random.default_rng(0).standard_normal(x.shape), 1e-6
-        along = (call(Tensor(x + h * v), t, reduction="sum").data - call(Tensor(x - h * v), t, reduction="sum").data) / (2 * h)
+        along = (call(Tensor(x + h * v), t, reduction="sum").data
+                 - call(Tensor(x - h * v), t, reduction="sum").data) / (2 * h)
         if not np.isclose(along, (slope * v).sum(), rtol=1e-5, atol=1e-6):
             raise AssertionError(f"explain: {name}'s slope disagrees with a finite difference; a bug")
         e.checks.append(f"ok  the slope agrees with a finite difference of the summed loss along a random direction "
@@ -1097,8 +1099,8 @@ def _explain_adaptive_avg_pool2d(rng, numbers, *, input, output_size=(2, 3)):
     xt = Tensor(x, requires_grad=True)
     y = F.adaptive_avg_pool2d(xt, output_size)
     (H, W), (Ho, Wo) = x_shape[2:], y.shape[2:]
-    e = Explanation([f"adaptive_avg_pool2d: x {_fmt(x_shape)} -> {_fmt(y.shape)}", _header(numbers, "F.adaptive_avg_pool2d")],
-                    numbers)
+    e = Explanation([f"adaptive_avg_pool2d: x {_fmt(x_shape)} -> {_fmt(y.shape)}",
+                     _header(numbers, "F.adaptive_avg_pool2d")], numbers)
     e.section("Forward: output row i averages rows floor(i H / Ho) .. ceil((i + 1) H / Ho) - 1 (bins may overlap), "
               "same for columns")
     e.step("x", "input x", "(N, C, H, W)", x, name="input")
@@ -1184,8 +1186,8 @@ def _explain_norm(rng, numbers, op, x_shape, axes, param_shape, call, where, eps
     dw = e.step("dw", f"sum of g * x_hat over axes {other_axes}", _fmt(param_shape),
                 (g * x_hat).sum(axis=other_axes).reshape(param_shape), name="weight_grad")
     _check(e, "dw", dw, dw_true, "tinygrad_edu.grad")
-    db = e.step("db", f"sum of g over axes {other_axes}", _fmt(param_shape), g.sum(axis=other_axes).reshape(param_shape),
-                name="bias_grad")
+    db = e.step("db", f"sum of g over axes {other_axes}", _fmt(param_shape),
+                g.sum(axis=other_axes).reshape(param_shape), name="bias_grad")
     _check(e, "db", db, db_true, "tinygrad_edu.grad")
     e.notes.append("Why the two subtractions: x_hat does not change when x moves all together or is scaled, so the "
                    "parts of g_hat along 1 (its mean) and along x_hat (mean(g_hat * x_hat)) are removed; "
@@ -1237,15 +1239,16 @@ def _explain_sdpa(rng, numbers, *, input, key=None, value=None, is_causal=False)
     scale = 1 / np.sqrt(q_shape[-1])
     e = Explanation([f"scaled_dot_product_attention: q {_fmt(q_shape)}, k {_fmt(k_shape)}, v {_fmt(v_shape)}"
                      + (", causal" if is_causal else ""), _header(numbers, "F.scaled_dot_product_attention")], numbers)
-    e.section(f"Forward: each query's output is an average of the values, weighted by softmax(q . k * {_number(scale)})")
+    e.section("Forward: each query's output is an average of the values, weighted by "
+              f"softmax(q . k * {_number(scale)})")
     e.step("q", "query q", "(..., L, E)", q, name="input")
     e.step("k", "key k", "(..., S, E)", k, name="key")
     e.step("v", "value v", "(..., S, Ev)", v, name="value")
     S = q @ np.swapaxes(k, -1, -2) * scale
     if is_causal:
         S = np.where(np.tril(np.ones(S.shape[-2:], bool)), S, -np.inf)
-    S = e.step("S", f"scores q @ k^T * 1/sqrt(E) = {_number(scale)}" + (" (-inf where j > i: causal)" if is_causal else ""),
-               "(..., L, S)", S, name="scores")
+    S = e.step("S", f"scores q @ k^T * 1/sqrt(E) = {_number(scale)}"
+               + (" (-inf where j > i: causal)" if is_causal else ""), "(..., L, S)", S, name="scores")
     A = e.step("A", "weights A = softmax(S) along the last axis: each row sums to 1", "(..., L, S)",
                _softmax_np(S, -1), name="weights")
     _check(e, "y", e.step("y", "A @ v", "(..., L, Ev)", A @ v, name="output"), y.data, "F.scaled_dot_product_attention")
