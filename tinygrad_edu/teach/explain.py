@@ -1064,7 +1064,7 @@ def _explain_pad(rng, numbers, *, input, pad=(1, 1), mode="constant", value=0.0)
                               + (f" ({n}: the constant)" if mode == "constant" else ""), "(padded length,)", source))
     index = (slice(None),) * (len(x_shape) - k) + np.ix_(*maps)
     x_ext = np.pad(x, [(0, 0)] * (len(x_shape) - k) + [(0, 1)] * k, constant_values=value)
-    _check(e, "y", e.step("y", "x (with the constant cell appended) at those indices", "(padded shape)",
+    _check(e, "y", e.step("y", "x" + (" (the constant cell appended)" if mode == "constant" else "") + " at those indices", "(padded shape)",
                           x_ext[index], name="output"), y.data, "F.pad")
     e.section("Backward: dx = g scatter-added back to the source cells (a copy's gradient returns to its source; "
               "the constant's is dropped)")
@@ -1191,7 +1191,7 @@ def _explain_norm(rng, numbers, op, x_shape, axes, param_shape, call, where, eps
     _check(e, "db", db, db_true, "tinygrad_edu.grad")
     e.notes.append("Why the two subtractions: x_hat does not change when x moves all together or is scaled, so the "
                    "parts of g_hat along 1 (its mean) and along x_hat (mean(g_hat * x_hat)) are removed; "
-                   "each row of dx sums to 0 over the normalised axes.")
+                   "so dx sums to 0 over the normalised axes.")
     pairs = [("x.grad", xt, dx), ("weight.grad", wt, dw), ("bias.grad", bt, db)]
     _run_backward(y, g, [t for _, t, _ in pairs])
     _backward_section(e, pairs)
