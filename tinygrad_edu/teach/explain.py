@@ -24,7 +24,7 @@ import inspect
 import numpy as np
 
 from .. import functional as F
-from ..engine import Tensor, grad
+from ..engine import Tensor, grad, topological_order
 
 __all__ = ["explain", "Explanation"]
 
@@ -94,6 +94,8 @@ def _fmt(shape):
 def _number(v):
     """1.0 -> '1', 0.25 -> '0.25', 1/3 -> '0.3333': integers stay integers, so they read as digits."""
     v = float(v) + 0.0                       # + 0.0 turns -0.0 into 0.0
+    if not np.isfinite(v):                   # -inf: max_pool2d's padding, attention's causal mask
+        return str(v)
     if v == int(v) and abs(v) < 1e15:
         return str(int(v))
     return f"{v:.4g}"
@@ -816,6 +818,461 @@ def _explain_cross_entropy(rng, numbers, *, input, target=None, reduction="mean"
 
 
 # --------------------------------------------------------------------------------------------
+# elementwise activations: one recipe for all, y = f(x) cell by cell, dx = g * f'(x)
+# --------------------------------------------------------------------------------------------
+def _half_integers(rng, shape, numbers, low=-4, high=3):
+    """numbers=True: -3.5, -2.5, ..., 3.5: easy to read, and never on a kink (0, +-1, +-3, 6)."""
+    return _data(rng, shape, True, low, high) + 0.5 if numbers else rng.standard_normal(shape)
+
+
+def _rule_in_graph(y, name):
+    """The VJP formula the primitive `name` registered with defvjp(..., rules=...), found in the
+    graph F.op built for y (the text the backward graph shows too), with its parameters."""
+    for t in topological_order([y]):
+        if t.op is not None and t.op.__name__ == name:
+            rule = t.op.rules(0, t) if callable(t.op.rules) else t.op.rules[0]
+            params = ", ".join(f"{k} = {_number(v)}" for k, v in t.params.items() if np.isscalar(v))
+            return f"{rule if isinstance(rule, str) else '; '.join(rule)}" + (f"  ({params})" if params else "")
+    raise AssertionError(f"explain: F built no {name} primitive; the entry names the wrong one (a bug)")
+
+
+def _activation(name, formula, *, primitive=None, derivative=None, low=-4, high=3):
+    """Register explain(name) for the elementwise op F.<name>. Its backward rule is the text the
+    primitive registered (`primitive`: its name in the graph) or, for an op composed of several
+    primitives, `derivative` (f'(x) as a formula). Every number comes from F.<name> and .backward()."""
+    call = getattr(F, name)
+
+    @_entry(name, f"y = {formula}, cell by cell; dx = g * f'(x)", input=(2, 4))
+    def explain_activation(rng, numbers, *, input):
+        x_shape = _shape(input, "input")
+        x = _half_integers(rng, x_shape, numbers, low, high)
+        xt = Tensor(x, requires_grad=True)
+        y = call(xt)
+        e = Explanation([f"{name}: x {_fmt(x_shape)}", _header(numbers, f"F.{name}")], numbers)
+        e.section(f"Forward: y = {formula}, cell by cell")
+        e.step("x", "input x" + (" (half-integers: none sits on a kink)" if numbers else ""), "(any shape)",
+               x, name="input")
+        e.step("y", f"F.{name}(x)", "(x's shape)", y.data, name="output")
+        g = _data(rng, y.shape, numbers)
+        (dx_true,) = (t.data for t in grad(y, [xt], grad_outputs=Tensor(g)))
+        rule = (f"dx = {_rule_in_graph(y, primitive)}  (the rule {primitive} registered; ans = y)" if primitive
+                else f"dx = g * f'(x), f'(x) = {derivative}")
+        e.section(f"Backward: {rule}")
+        e.step("g", "delta g = dL/dy", "(x's shape)", g, name="delta")
+        (ones_back,) = (t.data for t in grad(y, [xt], grad_outputs=Tensor(np.ones(y.shape))))
+        slope = e.step("slope", "f'(x): the backward of a delta of ones (the op is elementwise: its "
+                                "Jacobian is diagonal)", "(x's shape)", ones_back)
+        h = 1e-6
+        finite = (call(Tensor(x + h)).data - call(Tensor(x - h)).data) / (2 * h)
+        if not np.allclose(slope, finite, rtol=1e-5, atol=1e-6):
+            raise AssertionError(f"explain: {name}'s slope is not its finite difference; a bug")
+        e.checks.append(f"ok  f'(x) equals (f(x + h) - f(x - h)) / 2h, h = {h:g} "
+                        f"(max difference {np.abs(slope - finite).max():.1e})")
+        dx = e.step("dx", "g * f'(x)", "(x's shape)", g * slope, name="input_grad")
+        _check(e, "dx", dx, dx_true, "tinygrad_edu.grad")
+        _run_backward(y, g, [xt])
+        _backward_section(e, [("x.grad", xt, dx)])
+        return e
+    return explain_activation
+
+
+_activation("leaky_relu", "x if x > 0 else 0.01 x", primitive="leaky_relu")
+_activation("sigmoid", "1 / (1 + exp(-x))", primitive="sigmoid")
+_activation("tanh", "(exp(x) - exp(-x)) / (exp(x) + exp(-x))", primitive="tanh")
+_activation("hardtanh", "x limited to [-1, 1]", primitive="hardtanh")
+_activation("relu6", "min(max(x, 0), 6)", primitive="hardtanh", low=-3, high=7)
+_activation("hardswish", "x * relu6(x + 3) / 6", primitive="hardswish")
+_activation("softplus", "log(1 + exp(x))  (x itself where x > 20)", primitive="softplus")
+_activation("gelu", "x * Phi(x), Phi the standard normal CDF",
+            derivative="Phi(x) + x * exp(-x^2 / 2) / sqrt(2 pi)")
+_activation("silu", "x * sigmoid(x)", derivative="s + x * s * (1 - s), s = sigmoid(x)")
+_activation("elu", "x if x > 0 else exp(x) - 1", derivative="1 if x > 0 else exp(x)")
+_activation("celu", "x if x > 0 else alpha * (exp(x / alpha) - 1), alpha = 1",
+            derivative="1 if x > 0 else exp(x / alpha)")
+_activation("mish", "x * tanh(softplus(x))",
+            derivative="t + x * sigmoid(x) * (1 - t^2), t = tanh(softplus(x))")
+_activation("softsign", "x / (1 + |x|)", derivative="1 / (1 + |x|)^2")
+
+
+# --------------------------------------------------------------------------------------------
+# pointwise losses: one recipe, L = mean of per-element losses, dx = slope / count
+# --------------------------------------------------------------------------------------------
+def _log_probabilities(rng, shape, numbers):
+    z = _data(rng, shape, numbers)
+    shifted = z - z.max(axis=1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+
+
+def _loss(name, formula, slope_text, make, input=(2, 3)):
+    """Register explain(name) for F.<name>(x, t): the per-element losses (reduction 'none'), their
+    mean (or sum), and dL/dx = (slope of each loss) / count. make(rng, shape, numbers) -> (x, t)."""
+    call = getattr(F, name)
+
+    @_entry(name, f"L = mean of {formula}; dx = ({slope_text}) / count", input=input)
+    def explain_loss(rng, numbers, *, input, target=None, reduction="mean"):
+        if reduction not in ("mean", "sum"):
+            raise ValueError(f"explain('{name}', ...) shows reduction 'mean' or 'sum', got {reduction!r}")
+        x, t = make(rng, _shape(input, "input"), numbers)
+        t = t if target is None else np.asarray(target)
+        xt = Tensor(x, requires_grad=True)
+        loss = call(xt, t, reduction=reduction)
+        x_each = Tensor(x, requires_grad=True)
+        losses = call(x_each, t, reduction="none")
+        count = losses.size if reduction == "mean" else 1
+        e = Explanation([f"{name}: input {_fmt(x.shape)}, target {_fmt(t.shape)}, reduction {reduction}",
+                         _header(numbers, f"F.{name}")], numbers)
+        e.section(f"Forward: L = {reduction} over the elements of {formula}")
+        e.step("x", "input x", "(x's shape)", x, name="input")
+        e.step("t", "target t", "(t's shape)", t, name="target")
+        each = e.step("losses", f"{formula}: F.{name}(x, t, reduction='none')", "(one per element)",
+                      losses.data, name="losses")
+        _check(e, "L", np.asarray(each.sum() / count), loss.data, f"F.{name}")
+        e.section(f"Backward: dL/dx = slope / {count}, slope = {slope_text}  (the delta is dL/dL = 1)")
+        e.step("g", "delta dL/dL", "()", np.array(1.0), name="delta")
+        (slope,) = (s.data for s in grad(losses, [x_each], grad_outputs=Tensor(np.ones(losses.shape))))
+        e.step("slope", f"{slope_text}: the backward of the per-element losses with a delta of ones", "(x's shape)",
+               slope)
+        v, h = np.random.default_rng(0).standard_normal(x.shape), 1e-6
+        along = (call(Tensor(x + h * v), t, reduction="sum").data
+                 - call(Tensor(x - h * v), t, reduction="sum").data) / (2 * h)
+        if not np.isclose(along, (slope * v).sum(), rtol=1e-5, atol=1e-6):
+            raise AssertionError(f"explain: {name}'s slope disagrees with a finite difference; a bug")
+        e.checks.append(f"ok  the slope agrees with a finite difference of the summed loss along a random direction "
+                        f"(difference {abs(along - (slope * v).sum()):.1e})")
+        (dx_true,) = (s.data for s in grad(loss, [xt]))
+        dx = e.step("dx", f"slope / {count}" if count > 1 else "slope", "(x's shape)", slope / count, name="input_grad")
+        _check(e, "dx", dx, dx_true, "tinygrad_edu.grad")
+        _run_backward(loss, np.array(1.0), [xt])
+        _backward_section(e, [("x.grad", xt, dx)], call="loss.backward()")
+        return e
+    return explain_loss
+
+
+_loss("mse_loss", "(x - t)^2", "2 (x - t)", lambda rng, s, n: (_data(rng, s, n), _data(rng, s, n)))
+_loss("l1_loss", "|x - t|", "sign(x - t)", lambda rng, s, n: (_half_integers(rng, s, n), _data(rng, s, n)))
+_loss("binary_cross_entropy_with_logits", "-(t log sigmoid(x) + (1 - t) log(1 - sigmoid(x)))", "sigmoid(x) - t",
+      lambda rng, s, n: (_data(rng, s, n), rng.integers(0, 2, size=s).astype(np.float64)))
+_loss("nll_loss", "-x[n, t_n] (x: log-probabilities, one loss per row)", "-1 at each row's target, 0 elsewhere",
+      lambda rng, s, n: (_log_probabilities(rng, s, n), rng.integers(0, s[1], size=s[0])), input=(3, 4))
+
+
+# --------------------------------------------------------------------------------------------
+# conv1d, max_pool1d, avg_pool1d: the 2-D entries on a height-1 image
+# --------------------------------------------------------------------------------------------
+def _one(value, what, op):
+    """An int or a 1-tuple (a 1-D op's kernel, stride, ...) -> an int."""
+    if isinstance(value, (tuple, list)) and len(value) == 1:
+        value = value[0]
+    if isinstance(value, (tuple, list)):
+        raise ValueError(f"explain('{op}', ...): {what} must be one int (a 1-D op), got {value!r}")
+    return int(value)
+
+
+def _height_one(shape, what, op):
+    shape = _shape(shape, what)
+    if len(shape) != 3:
+        raise ValueError(f"explain('{op}', ...): {what} must be 3-D, got {shape}")
+    return shape[:2] + (1,) + shape[2:]
+
+
+def _in_1d(e, op, two_d, y, leaves):
+    """After the 2-D entry ran on the height-1 image: keep its arrays as '<name>_2d', give the
+    canonical names the 1-D arrays (the height axis dropped), and check that the 1-D op's own
+    .backward() on them gives the same gradients. leaves: [(label, name, Tensor), ...]."""
+    e.header[:0] = [f"{op} is {two_d} on a height-1 image: (N, C, L) is read as (N, C, 1, L), the kernel k as "
+                    f"(1, k); every step below is {two_d}'s, and the last section drops the height axis again."]
+    names = ("input", "weight", "output", "delta", "input_grad", "weight_grad")
+    for key, name in list(e._names.items()):
+        if name in names:
+            e._names[key] = name + "_2d"
+            e.arrays[name + "_2d"] = e.arrays[name]
+    e.section(f"The same numbers in 1-D (axis 2 dropped): what F.{op} and .backward() give")
+    for name in names:
+        if name + "_2d" in e.arrays:
+            e.step(name + "_1d", f"{name} without its height axis", "(N, C, L)" if name != "weight" else
+                   "(C_out, C_in/G, k)", e.arrays[name + "_2d"][:, :, 0], name=name)
+    if "output" in e.arrays:            # (conv2d keeps its output only with numbers=True)
+        _check(e, "y", e.arrays["output"], y.data, f"F.{op}")
+    _run_backward(y, e.arrays["delta"], [t for _, _, t in leaves])
+    _backward_section(e, [(label, t, e.arrays[name]) for label, name, t in leaves])
+    return e
+
+
+@_entry("conv1d", "conv2d on a height-1 image: x (N, C, L) as (N, C, 1, L), W (C_out, C_in/G, k) as "
+        "(C_out, C_in/G, 1, k)", input=(1, 2, 6), weight=(3, 2, 3))
+def _explain_conv1d(rng, numbers, *, input, weight=None, stride=1, padding=0, dilation=1, groups=1, bias=True):
+    if weight is None:
+        raise TypeError("explain('conv1d', ...) needs weight= (its shape (C_out, C_in/groups, k), e.g. (6, 3, 5))")
+    s, d = _one(stride, "stride", "conv1d"), _one(dilation, "dilation", "conv1d")
+    p = padding if isinstance(padding, str) else _one(padding, "padding", "conv1d")
+    e = _explain_conv2d(rng, numbers, input=_height_one(input, "input", "conv1d"),
+                        weight=_height_one(weight, "weight", "conv1d"), stride=(1, s),
+                        padding=p if isinstance(p, str) else (0, p), dilation=(1, d), groups=groups, bias=bias)
+    a = e.arrays
+    xt, Wt = Tensor(a["input"][:, :, 0], requires_grad=True), Tensor(a["weight"][:, :, 0], requires_grad=True)
+    bt = Tensor(a["bias"], requires_grad=True) if bias else None
+    y = F.conv1d(xt, Wt, bt, stride=s, padding=p, dilation=d, groups=groups)
+    leaves = [("x.grad (1-D)", "input_grad", xt), ("W.grad (1-D)", "weight_grad", Wt)]
+    return _in_1d(e, "conv1d", "conv2d", y, leaves + ([("b.grad (1-D)", "bias_grad", bt)] if bias else []))
+
+
+def _pool1d(op, two_d):
+    @_entry(op, f"{two_d} on a height-1 image: x (N, C, L) as (N, C, 1, L), the window k as (1, k)",
+            input=(1, 1, 8), kernel_size=2)
+    def explain_pool1d(rng, numbers, *, input, kernel_size=None, stride=None, padding=0):
+        if kernel_size is None:
+            raise TypeError(f"explain('{op}', ...) needs kernel_size=")
+        k, p = _one(kernel_size, "kernel_size", op), _one(padding, "padding", op)
+        s = None if stride is None else _one(stride, "stride", op)
+        e = ENTRIES[two_d].function(rng, numbers, input=_height_one(input, "input", op), kernel_size=(1, k),
+                                    stride=None if s is None else (1, s), padding=(0, p))
+        xt = Tensor(e.arrays["input"][:, :, 0], requires_grad=True)
+        y = getattr(F, op)(xt, k, stride=s, padding=p)
+        return _in_1d(e, op, two_d, y, [("x.grad (1-D)", "input_grad", xt)])
+    return explain_pool1d
+
+
+_pool1d("max_pool1d", "max_pool2d")
+_pool1d("avg_pool1d", "avg_pool2d")
+
+
+# --------------------------------------------------------------------------------------------
+# pad, adaptive_avg_pool2d, dropout
+# --------------------------------------------------------------------------------------------
+@_entry("pad", "y = x with a border; dx = g added back to the cell each output copied", input=(1, 1, 2, 3),
+        pad=(1, 2, 1, 0))
+def _explain_pad(rng, numbers, *, input, pad=(1, 1), mode="constant", value=0.0):
+    x_shape = _shape(input, "input")
+    pad = tuple(int(p) for p in pad)
+    if len(pad) % 2 or len(pad) // 2 > len(x_shape) or min(pad) < 0:
+        raise ValueError(f"explain('pad', ...) shows non-negative widths (left, right, top, bottom, ...), at most two "
+                         f"per axis of x {x_shape}; got pad={pad}")
+    x = _data(rng, x_shape, numbers)
+    xt = Tensor(x, requires_grad=True)
+    y = F.pad(xt, pad, mode=mode, value=value)
+    k = len(pad) // 2
+    e = Explanation([f"pad: x {_fmt(x_shape)}, pad {pad} (last axis first, as PyTorch), mode {mode}",
+                     _header(numbers, "F.pad")], numbers)
+    e.section("Forward: each output cell copies one cell of x (for mode constant, a cell past the end holding "
+              f"{_number(value)})")
+    e.step("x", "input x", "(x's shape)", x, name="input")
+    maps = []
+    for i in range(k):                  # pad[0:2] is the last axis, pad[2:4] the one before, ...
+        axis, n = len(x_shape) - 1 - i, x_shape[-1 - i]
+        source = np.pad(np.arange(n), pad[2 * i:2 * i + 2], mode={"replicate": "edge"}.get(mode, mode),
+                        **({"constant_values": n} if mode == "constant" else {}))
+        maps.insert(0, e.step(f"source_{axis}", f"axis {axis}: the index of x each position copies"
+                              + (f" ({n}: the constant)" if mode == "constant" else ""), "(padded length,)", source))
+    index = (slice(None),) * (len(x_shape) - k) + np.ix_(*maps)
+    x_ext = np.pad(x, [(0, 0)] * (len(x_shape) - k) + [(0, 1)] * k, constant_values=value)
+    _check(e, "y", e.step("y", "x" + (" (the constant cell appended)" if mode == "constant" else "") + " at those indices", "(padded shape)",
+                          x_ext[index], name="output"), y.data, "F.pad")
+    e.section("Backward: dx = g scatter-added back to the source cells (a copy's gradient returns to its source; "
+              "the constant's is dropped)")
+    g = e.step("g", "delta g = dL/dy", "(padded shape)", _data(rng, y.shape, numbers), name="delta")
+    (dx_true,) = (t.data for t in grad(y, [xt], grad_outputs=Tensor(g)))
+    dx_ext = np.zeros(x_ext.shape)
+    np.add.at(dx_ext, index, g)
+    dx = e.step("dx", "add g into zeros at the source indices, drop the constant's cell", "(x's shape)",
+                dx_ext[(slice(None),) * (len(x_shape) - k) + (slice(-1),) * k], name="input_grad")
+    _check(e, "dx", dx, dx_true, "tinygrad_edu.grad")
+    if mode == "constant":
+        e.notes.append("With mode constant the backward is just a crop of g; reflect and replicate copy cells "
+                       "more than once, and each copy's gradient adds up at its source.")
+    _run_backward(y, g, [xt])
+    _backward_section(e, [("x.grad", xt, dx)])
+    return e
+
+
+def _bins(n, m):
+    """(m, n): output i averages inputs floor(i n / m) .. ceil((i + 1) n / m) - 1 (PyTorch's bins)."""
+    P = np.zeros((m, n))
+    for i in range(m):
+        P[i, (i * n) // m:-(-(i + 1) * n // m)] = 1
+    return P / P.sum(axis=1, keepdims=True)
+
+
+@_entry("adaptive_avg_pool2d", "y = P_h @ x @ P_w.T (averaging bins for any size); dx = P_h.T @ g @ P_w",
+        input=(1, 1, 5, 5), output_size=(2, 3))
+def _explain_adaptive_avg_pool2d(rng, numbers, *, input, output_size=(2, 3)):
+    x_shape = _shape(input, "input")
+    x = _data(rng, x_shape, numbers)
+    xt = Tensor(x, requires_grad=True)
+    y = F.adaptive_avg_pool2d(xt, output_size)
+    (H, W), (Ho, Wo) = x_shape[2:], y.shape[2:]
+    e = Explanation([f"adaptive_avg_pool2d: x {_fmt(x_shape)} -> {_fmt(y.shape)}",
+                     _header(numbers, "F.adaptive_avg_pool2d")], numbers)
+    e.section("Forward: output row i averages rows floor(i H / Ho) .. ceil((i + 1) H / Ho) - 1 (bins may overlap), "
+              "same for columns")
+    e.step("x", "input x", "(N, C, H, W)", x, name="input")
+    P_h = e.step("P_h", f"P_h: row i holds 1/(bin size) on bin i's {H} input rows", "(Ho, H)", _bins(H, Ho))
+    P_w = e.step("P_w", f"P_w: the same for the {W} columns", "(Wo, W)", _bins(W, Wo))
+    _check(e, "y", e.step("y", "P_h @ x @ P_w.T", "(N, C, Ho, Wo)", P_h @ x @ P_w.T, name="output"), y.data,
+           "F.adaptive_avg_pool2d")
+    e.section("Backward: y is linear in x, so dx = P_h.T @ g @ P_w (each bin shares its g among its cells)")
+    g = e.step("g", "delta g = dL/dy", "(N, C, Ho, Wo)", _data(rng, y.shape, numbers), name="delta")
+    (dx_true,) = (t.data for t in grad(y, [xt], grad_outputs=Tensor(g)))
+    dx = e.step("dx", "P_h.T @ g @ P_w", "(N, C, H, W)", P_h.T @ g @ P_w, name="input_grad")
+    _check(e, "dx", dx, dx_true, "tinygrad_edu.grad")
+    _run_backward(y, g, [xt])
+    _backward_section(e, [("x.grad", xt, dx)])
+    return e
+
+
+@_entry("dropout", "y = x * mask / (1 - p), the mask one coin per cell; dx = g * mask / (1 - p)", input=(2, 4))
+def _explain_dropout(rng, numbers, *, input, p=0.5, mask_seed=0):
+    x_shape = _shape(input, "input")
+    if not 0 <= p < 1:
+        raise ValueError(f"explain('dropout', ...) shows p in [0, 1), got {p!r}")
+    x = _data(rng, x_shape, numbers)
+    xt = Tensor(x, requires_grad=True)
+    y = F.dropout(xt, p, training=True, rng=mask_seed)
+    e = Explanation([f"dropout: x {_fmt(x_shape)}, p {_number(p)}, training, rng {mask_seed}",
+                     _header(numbers, "F.dropout")], numbers)
+    e.section(f"Forward: zero each cell with probability p, scale the rest by 1/(1 - p) = {_number(1 / (1 - p))}")
+    e.step("x", "input x", "(any shape)", x, name="input")
+    keep = e.step("mask", f"np.random.default_rng({mask_seed}).random(x.shape) >= p: 1 = kept",
+                  "(x's shape)", (np.random.default_rng(mask_seed).random(x_shape) >= p).astype(np.float64),
+                  name="mask")
+    _check(e, "y", e.step("y", "x * mask / (1 - p)", "(x's shape)", x * keep / (1 - p), name="output"), y.data,
+           "F.dropout")
+    e.section("Backward: the same mask and scale, so dx = g * mask / (1 - p)")
+    g = e.step("g", "delta g = dL/dy", "(x's shape)", _data(rng, y.shape, numbers), name="delta")
+    (dx_true,) = (t.data for t in grad(y, [xt], grad_outputs=Tensor(g)))
+    dx = e.step("dx", "g * mask / (1 - p)", "(x's shape)", g * keep / (1 - p), name="input_grad")
+    _check(e, "dx", dx, dx_true, "tinygrad_edu.grad")
+    e.notes.append("The mask is drawn once per forward and kept for the backward; a dropped cell gets no gradient. "
+                   "At evaluation (training=False) dropout is the identity: the 1/(1 - p) keeps the expected value.")
+    _run_backward(y, g, [xt])
+    _backward_section(e, [("x.grad", xt, dx)])
+    return e
+
+
+# --------------------------------------------------------------------------------------------
+# batch_norm and layer_norm: one normalisation recipe over different axes
+# --------------------------------------------------------------------------------------------
+def _explain_norm(rng, numbers, op, x_shape, axes, param_shape, call, where, eps):
+    """x_hat = (x - mean) / std over `axes`, y = weight * x_hat + bias; the closed-form dx."""
+    x = _data(rng, x_shape, numbers)
+    w, b = _data(rng, param_shape, numbers, 1, 3), _data(rng, param_shape, numbers)
+    xt, wt, bt = (Tensor(a, requires_grad=True) for a in (x, w, b))
+    y = call(xt, wt, bt)
+    keep = tuple(range(len(x_shape)))
+    shape = tuple(1 if i in axes else n for i, n in enumerate(x_shape)) if op == "batch_norm" else \
+        (1,) * (len(x_shape) - len(param_shape)) + param_shape
+    other_axes = tuple(i for i in keep if shape[i] == 1)      # the axes weight and bias are shared over
+    e = Explanation([f"{op}: x {_fmt(x_shape)}, weight and bias {_fmt(param_shape)}, eps {eps:g}",
+                     _header(numbers, f"F.{op}")], numbers)
+    e.section(f"Forward: normalise {where}, then scale and shift")
+    e.step("x", "input x", "(x's shape)", x, name="input")
+    mu = e.step("mean", f"mean over axes {axes}", "(keepdims)", x.mean(axis=axes, keepdims=True))
+    var = e.step("var", f"mean of (x - mean)^2 over axes {axes} (biased)", "(keepdims)",
+                 ((x - mu) ** 2).mean(axis=axes, keepdims=True))
+    std = e.step("std", "sqrt(var + eps)", "(keepdims)", np.sqrt(var + eps))
+    x_hat = e.step("x_hat", "(x - mean) / std: mean 0, variance 1", "(x's shape)", (x - mu) / std)
+    e.step("w", "weight", _fmt(param_shape), w, name="weight")
+    e.step("b", "bias", _fmt(param_shape), b, name="bias")
+    _check(e, "y", e.step("y", "weight * x_hat + bias", "(x's shape)", w.reshape(shape) * x_hat + b.reshape(shape),
+                          name="output"), y.data, f"F.{op}")
+    g = _data(rng, y.shape, numbers)
+    dx_true, dw_true, db_true = (t.data for t in grad(y, [xt, wt, bt], grad_outputs=Tensor(g)))
+    e.section(f"Backward: dx = (g_hat - mean(g_hat) - x_hat * mean(g_hat * x_hat)) / std, g_hat = g * weight "
+              f"(normalize registered: {_rule_in_graph(y, 'normalize')})")
+    e.step("g", "delta g = dL/dy", "(x's shape)", g, name="delta")
+    g_hat = e.step("g_hat", "g * weight: the gradient reaching x_hat", "(x's shape)", g * w.reshape(shape))
+    dx = e.step("dx", f"(g_hat - mean(g_hat) - x_hat * mean(g_hat * x_hat)) / std, means over axes {axes}",
+                "(x's shape)", (g_hat - g_hat.mean(axis=axes, keepdims=True)
+                                - x_hat * (g_hat * x_hat).mean(axis=axes, keepdims=True)) / std, name="input_grad")
+    _check(e, "dx", dx, dx_true, "tinygrad_edu.grad")
+    dw = e.step("dw", f"sum of g * x_hat over axes {other_axes}", _fmt(param_shape),
+                (g * x_hat).sum(axis=other_axes).reshape(param_shape), name="weight_grad")
+    _check(e, "dw", dw, dw_true, "tinygrad_edu.grad")
+    db = e.step("db", f"sum of g over axes {other_axes}", _fmt(param_shape),
+                g.sum(axis=other_axes).reshape(param_shape), name="bias_grad")
+    _check(e, "db", db, db_true, "tinygrad_edu.grad")
+    e.notes.append("Why the two subtractions: x_hat does not change when x moves all together or is scaled, so the "
+                   "parts of g_hat along 1 (its mean) and along x_hat (mean(g_hat * x_hat)) are removed; "
+                   "so dx sums to 0 over the normalised axes.")
+    pairs = [("x.grad", xt, dx), ("weight.grad", wt, dw), ("bias.grad", bt, db)]
+    _run_backward(y, g, [t for _, t, _ in pairs])
+    _backward_section(e, pairs)
+    return e
+
+
+@_entry("batch_norm", "x_hat = (x - mean) / std per channel over (N, H, W), y = weight * x_hat + bias; "
+        "dx = (g_hat - mean(g_hat) - x_hat * mean(g_hat * x_hat)) / std", input=(2, 2, 2, 2))
+def _explain_batch_norm(rng, numbers, *, input, eps=1e-5):
+    x_shape = _shape(input, "input")
+    if len(x_shape) < 2:
+        raise ValueError(f"explain('batch_norm', ...): input must be (N, C, ...), got {x_shape}")
+    axes = (0,) + tuple(range(2, len(x_shape)))
+    return _explain_norm(rng, numbers, "batch_norm", x_shape, axes, (x_shape[1],),
+                         lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True, eps=eps),
+                         "each channel over the batch (and pixels): training mode, the batch's statistics", eps)
+
+
+@_entry("layer_norm", "x_hat = (x - mean) / std per sample over the last axes, y = weight * x_hat + bias; "
+        "dx = (g_hat - mean(g_hat) - x_hat * mean(g_hat * x_hat)) / std", input=(2, 4))
+def _explain_layer_norm(rng, numbers, *, input, normalized_axes=1, eps=1e-5):
+    x_shape = _shape(input, "input")
+    if not 1 <= normalized_axes <= len(x_shape):
+        raise ValueError(f"explain('layer_norm', ...): normalized_axes must be in 1..{len(x_shape)}")
+    shape = x_shape[len(x_shape) - normalized_axes:]
+    axes = tuple(range(len(x_shape) - normalized_axes, len(x_shape)))
+    return _explain_norm(rng, numbers, "layer_norm", x_shape, axes, shape,
+                         lambda x, w, b: F.layer_norm(x, shape, w, b, eps=eps),
+                         f"each sample over its last {normalized_axes} axes {shape}", eps)
+
+
+# --------------------------------------------------------------------------------------------
+# scaled_dot_product_attention
+# --------------------------------------------------------------------------------------------
+@_entry("scaled_dot_product_attention", "y = softmax(q k^T / sqrt(E)) v; dv = A^T g, dS = softmax's VJP of g v^T, "
+        "dq = dS k / sqrt(E), dk = dS^T q / sqrt(E)", input=(2, 4), key=(3, 4), value=(3, 2))
+def _explain_sdpa(rng, numbers, *, input, key=None, value=None, is_causal=False):
+    q_shape = _shape(input, "input (the query)")
+    k_shape = q_shape if key is None else _shape(key, "key")
+    v_shape = k_shape if value is None else _shape(value, "value")
+    q, k = _data(rng, q_shape, numbers, -1, 1), _data(rng, k_shape, numbers, -1, 1)   # scores stay small
+    v = _data(rng, v_shape, numbers)
+    qt, kt, vt = (Tensor(a, requires_grad=True) for a in (q, k, v))
+    y = F.scaled_dot_product_attention(qt, kt, vt, is_causal=is_causal)
+    scale = 1 / np.sqrt(q_shape[-1])
+    e = Explanation([f"scaled_dot_product_attention: q {_fmt(q_shape)}, k {_fmt(k_shape)}, v {_fmt(v_shape)}"
+                     + (", causal" if is_causal else ""), _header(numbers, "F.scaled_dot_product_attention")], numbers)
+    e.section("Forward: each query's output is an average of the values, weighted by "
+              f"softmax(q . k * {_number(scale)})")
+    e.step("q", "query q", "(..., L, E)", q, name="input")
+    e.step("k", "key k", "(..., S, E)", k, name="key")
+    e.step("v", "value v", "(..., S, Ev)", v, name="value")
+    S = q @ np.swapaxes(k, -1, -2) * scale
+    if is_causal:
+        S = np.where(np.tril(np.ones(S.shape[-2:], bool)), S, -np.inf)
+    S = e.step("S", f"scores q @ k^T * 1/sqrt(E) = {_number(scale)}"
+               + (" (-inf where j > i: causal)" if is_causal else ""), "(..., L, S)", S, name="scores")
+    A = e.step("A", "weights A = softmax(S) along the last axis: each row sums to 1", "(..., L, S)",
+               _softmax_np(S, -1), name="weights")
+    _check(e, "y", e.step("y", "A @ v", "(..., L, Ev)", A @ v, name="output"), y.data, "F.scaled_dot_product_attention")
+    g = _data(rng, y.shape, numbers)
+    dq_true, dk_true, dv_true = (t.data for t in grad(y, [qt, kt, vt], grad_outputs=Tensor(g)))
+    e.section("Backward: through y = A @ v, A = softmax(S), S = q k^T * scale, one product rule at a time")
+    e.step("g", "delta g = dL/dy", "(..., L, Ev)", g, name="delta")
+    dv = e.step("dv", "A^T @ g", "(..., S, Ev)", np.swapaxes(A, -1, -2) @ g, name="value_grad")
+    _check(e, "dv", dv, dv_true, "tinygrad_edu.grad")
+    dA = e.step("dA", "g @ v^T", "(..., L, S)", g @ np.swapaxes(v, -1, -2))
+    dS = e.step("dS", "A * (dA - sum(dA * A)): softmax's VJP (explain softmax)", "(..., L, S)",
+                A * (dA - (dA * A).sum(axis=-1, keepdims=True)))
+    dq = e.step("dq", "dS @ k * scale", "(..., L, E)", dS @ k * scale, name="input_grad")
+    _check(e, "dq", dq, dq_true, "tinygrad_edu.grad")
+    dk = e.step("dk", "dS^T @ q * scale", "(..., S, E)", np.swapaxes(dS, -1, -2) @ q * scale, name="key_grad")
+    _check(e, "dk", dk, dk_true, "tinygrad_edu.grad")
+    pairs = [("q.grad", qt, dq), ("k.grad", kt, dk), ("v.grad", vt, dv)]
+    _run_backward(y, g, [t for _, t, _ in pairs])
+    _backward_section(e, pairs)
+    return e
+
+
+# --------------------------------------------------------------------------------------------
 # The public function
 # --------------------------------------------------------------------------------------------
 def explain(op, *, numbers=False, rng=None, seed=0, print_text=True, **options):
@@ -823,8 +1280,8 @@ def explain(op, *, numbers=False, rng=None, seed=0, print_text=True, **options):
     every step, and check the results against tinygrad_edu's own gradients.
 
     op: a name from explain.entries ("conv2d", "conv_transpose2d", "max_pool2d", "avg_pool2d",
-    "linear", "matmul", "relu", "reshape", "flatten", "softmax", "log_softmax", "cross_entropy") or
-    the function itself (F.conv2d, ...). Options, as the op takes them:
+    "linear", "matmul", "relu", "reshape", "flatten", "softmax", "log_softmax", "cross_entropy", and
+    every other op of tinygrad_edu.functional) or the function itself (F.conv2d, ...). Options, as the op takes them:
     conv2d / conv_transpose2d: input (N, C_in, H, W) and weight (conv2d: (C_out, C_in/groups, kH, kW);
     conv_transpose2d: (C_in, C_out/groups, kH, kW)) as shapes (tuples, "10,3,12,12" strings, or
     Tensors), stride/dilation an int or a pair (default 1), padding an int, a pair (conv2d also
@@ -833,6 +1290,11 @@ def explain(op, *, numbers=False, rng=None, seed=0, print_text=True, **options):
     linear: input (N, in), weight (out, in), bias. matmul: input (n, m), other (m, p).
     relu, flatten (start_dim=1), softmax / log_softmax (axis=-1): input. reshape: input, shape.
     cross_entropy: input (the logits (N, C)), target (default: random classes), reduction.
+    The activations (gelu, sigmoid, ...): input. mse_loss, l1_loss, binary_cross_entropy_with_logits,
+    nll_loss: input, target, reduction. conv1d, max_pool1d, avg_pool1d: as the 2-D ops, in 1-D.
+    pad: input, pad, mode, value. adaptive_avg_pool2d: input, output_size. dropout: input, p,
+    mask_seed. batch_norm: input, eps; layer_norm: input, normalized_axes, eps.
+    scaled_dot_product_attention: input (the query), key, value, is_causal.
     Without input, each op uses a small example (e.g. conv2d: x (1, 2, 4, 4), W (3, 2, 3, 3)).
 
     numbers=True prints every array, not only its shape: small integers you can check by hand,
