@@ -381,9 +381,17 @@ def _explain_conv2d(rng, numbers, *, input, weight=None, stride=1, padding=0, di
     # ---- weight gradient
     e.section("Backward to the weight: dL/dW = corr(x, g) over swapped (N, C) axes, the stride becoming a dilation")
     dW = _weight_grad_steps(e, x_padded, g, stride, dilation, G, w_shape, (span_h, span_w), x_name="x", g_name="g")
+    return _finish_conv(e, y, g, (xt, dx), (Wt, dW, dW_true), (bt, db_true) if bias else None)
+
+
+def _finish_conv(e, y, g, x_pair, w_triple, bias_pair):
+    """The end both convolutions share: check dW, add the bias gradient (g summed over N, H, W),
+    then show what .backward() gives for the same tensors."""
+    (xt, dx), (Wt, dW, dW_true) = x_pair, w_triple
     _check(e, "dW", dW, dW_true, "tinygrad_edu.grad")
     pairs = [("x.grad", xt, dx), ("W.grad", Wt, dW)]
-    if bias:
+    if bias_pair is not None:
+        bt, db_true = bias_pair
         e.section("Backward to the bias: dL/db = g summed over N, H, W")
         db = e.step("db", "sum g over axes 0, 2, 3", "(C_out,)", g.sum(axis=(0, 2, 3)), name="bias_grad")
         _check(e, "db", db, db_true[0], "tinygrad_edu.grad")
@@ -457,16 +465,7 @@ def _explain_conv_transpose2d(rng, numbers, *, input, weight=None, stride=1, pad
     g_padded = e.step("g_padded", f"pad g by {_pads_text(pads)}", "(N, C_out, Hy+2p, Wy+2p)", _pad(g, pads))
     span = (dilation[0] * (kH - 1) + 1, dilation[1] * (kW - 1) + 1)
     dW = _weight_grad_steps(e, g_padded, x, stride, dilation, G, w_shape, span, x_name="g", g_name="x")
-    _check(e, "dW", dW, dW_true, "tinygrad_edu.grad")
-    pairs = [("x.grad", xt, dx), ("W.grad", Wt, dW)]
-    if bias:
-        e.section("Backward to the bias: dL/db = g summed over N, H, W")
-        db = e.step("db", "sum g over axes 0, 2, 3", "(C_out,)", g.sum(axis=(0, 2, 3)), name="bias_grad")
-        _check(e, "db", db, db_true[0], "tinygrad_edu.grad")
-        pairs.append(("b.grad", bt, db))
-    _run_backward(y, g, [t for _, t, _ in pairs])
-    _backward_section(e, pairs)
-    return e
+    return _finish_conv(e, y, g, (xt, dx), (Wt, dW, dW_true), (bt, db_true) if bias else None)
 
 
 # --------------------------------------------------------------------------------------------
