@@ -80,10 +80,10 @@ def to_torch(params):
                             f"tensors cannot hold")
         # a native-byte-order, contiguous, writable copy: what torch.from_numpy needs, same values
         state_dict[name] = torch.from_numpy(np.array(array, dtype=array.dtype.newbyteorder("="), order="C"))
-        layer = name[:-len(".running_var")]
-        if name.endswith(".running_var") and f"{layer}.running_mean" in params \
-                and layer + BATCH_COUNTER not in params:
-            state_dict[layer + BATCH_COUNTER] = torch.tensor(0, dtype=torch.int64)
+        if name.endswith(".running_var"):              # nn.BatchNorm2d's counter comes right after it
+            layer = name[:-len(".running_var")]
+            if f"{layer}.running_mean" in params and layer + BATCH_COUNTER not in params:
+                state_dict[layer + BATCH_COUNTER] = torch.tensor(0, dtype=torch.int64)
     return state_dict
 
 
