@@ -54,13 +54,44 @@ def both(model, dtype, torch, seed=0):
     return params, net
 
 
+class OurDropoutMasks:
+    """PyTorch draws dropout masks from its own generator, we from NumPy's, so the same seed gives
+    other masks. To compare training mode anyway, each nn.Dropout of `net` applies the mask our
+    F.dropout draws for rng=self.seed (what models.forward(..., training=True, rng=seed) uses)."""
+
+    def __init__(self, net, torch, seed=0):
+        self.torch, self.seed = torch, seed
+        self.handles = [m.register_forward_hook(self.hook) for m in net.modules()
+                        if isinstance(m, torch.nn.Dropout)]
+
+    def hook(self, module, inputs, output):
+        x = inputs[0]
+        if not module.training:
+            return output
+        ones = Tensor(np.ones(tuple(x.shape), dtype=str(x.dtype).removeprefix("torch.")))
+        mask = F.dropout(ones, module.p, training=True, rng=self.seed).data    # 0 or 1 / (1 - p)
+        return x * self.torch.from_numpy(mask)
+
+
+def buffers_match(params, net, dtype, what):
+    state_dict = net.state_dict()
+    for name, p in params.items():
+        if models.is_buffer(name):
+            close(p, state_dict[name], dtype, f"{name} {what}")
+
+
 # ---- the same model, the same numbers -----------------------------------------------------------
+@pytest.mark.parametrize("training", [False, True], ids=["eval", "train"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("model", MODELS)
-def test_forward_loss_and_every_gradient_match_pytorch(model, dtype, torch, digits):
+def test_forward_loss_and_every_gradient_match_pytorch(model, dtype, training, torch, digits):
+    """Evaluation mode (our default, net.eval()) and training mode (net.train(): batch norm with
+    the batch's statistics, updating the running ones; dropout with our masks)."""
     x, y = digits[0][:32].astype(dtype), digits[1][:32]
     params, net = both(model, dtype, torch)
-    logits = models.forward(params, Tensor(x))
+    net.train(training)
+    OurDropoutMasks(net, torch, seed=5)
+    logits = models.forward(params, Tensor(x), training=training, rng=5)
     loss = F.cross_entropy(logits, y)
     loss.backward()
 
@@ -72,44 +103,56 @@ def test_forward_loss_and_every_gradient_match_pytorch(model, dtype, torch, digi
     close(loss, their_loss, dtype, "loss")
     assert 1.5 < loss.item() < 3.5                      # an untrained 10-way classifier: about log(10)
     their_params = dict(net.named_parameters())
-    assert list(their_params) == list(params)
-    for name, p in params.items():
+    trainable = models.trainable(params)
+    assert list(their_params) == list(trainable)
+    for name, p in trainable.items():
         assert np.abs(p.grad.data).max() > 0, name
         close(p.grad, their_params[name].grad, dtype, f"gradient of {name}")
+    buffers_match(params, net, dtype, "after the forward pass")    # updated in training mode only
+    if model == "bn":
+        assert (params["bn1.running_mean"].data != 0).any() == training
+        assert all(params[name].grad is None for name in params if models.is_buffer(name))
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("model", MODELS)
 def test_sgd_with_momentum_steps_match_torch_optim(model, dtype, torch, digits):
+    """Training mode: the trainable parameters step alike, the running statistics move alike."""
     x, y = digits[0].astype(dtype), digits[1]
     params, net = both(model, dtype, torch, seed=1)
-    ours = optim.SGD(params, lr=0.05, momentum=0.9, weight_decay=1e-3)
+    dropout = OurDropoutMasks(net, torch)
+    ours = optim.SGD(models.trainable(params), lr=0.05, momentum=0.9, weight_decay=1e-3)
     theirs = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9, weight_decay=1e-3)
     for step, batch in enumerate((slice(0, 16), slice(16, 32), slice(32, 48))):  # steps 2+ use momentum
+        dropout.seed = step
         ours.zero_grad()
-        models.loss_fn(params, Tensor(x[batch]), y[batch]).backward()
+        models.loss_fn(params, Tensor(x[batch]), y[batch], training=True, rng=step).backward()
         ours.step()
         theirs.zero_grad()
         torch.nn.functional.cross_entropy(net(torch.from_numpy(x[batch])), torch.from_numpy(y[batch])).backward()
         theirs.step()
         for name, p in net.named_parameters():
             close(params[name], p, dtype, f"{name} after step {step + 1}")
+        buffers_match(params, net, dtype, f"after step {step + 1}")
 
 
 @pytest.mark.parametrize("model", MODELS)
 def test_adam_steps_match_torch_optim(model, torch, digits):
     x, y = digits[0].astype(np.float64), digits[1]
     params, net = both(model, np.float64, torch, seed=2)
-    ours, theirs = optim.Adam(params, lr=1e-3), torch.optim.Adam(net.parameters(), lr=1e-3)
-    for batch in (slice(0, 24), slice(24, 48)):
+    dropout = OurDropoutMasks(net, torch)
+    ours, theirs = optim.Adam(models.trainable(params), lr=1e-3), torch.optim.Adam(net.parameters(), lr=1e-3)
+    for step, batch in enumerate((slice(0, 24), slice(24, 48))):
+        dropout.seed = step
         ours.zero_grad()
-        models.loss_fn(params, Tensor(x[batch]), y[batch]).backward()
+        models.loss_fn(params, Tensor(x[batch]), y[batch], training=True, rng=step).backward()
         ours.step()
         theirs.zero_grad()
         torch.nn.functional.cross_entropy(net(torch.from_numpy(x[batch])), torch.from_numpy(y[batch])).backward()
         theirs.step()
     for name, p in net.named_parameters():
         close(params[name], p, np.float64, name)
+    buffers_match(params, net, np.float64, "after 2 steps")
 
 
 def test_a_trained_checkpoint_exported_runs_in_pytorch_with_the_same_accuracy(tmp_path, torch, digits, capsys):
@@ -135,6 +178,36 @@ def test_a_trained_checkpoint_exported_runs_in_pytorch_with_the_same_accuracy(tm
         assert state_dict[name].numpy().tobytes() == p.data.tobytes()
 
 
+def test_a_trained_bn_checkpoint_exported_runs_in_pytorch_with_the_same_accuracy(tmp_path, torch, digits, capsys):
+    """Batch norm's running statistics cross too: in eval mode PyTorch normalises with them."""
+    from tinygrad_edu.training.checkpoint import load_checkpoint, save_checkpoint
+    x_train, y_train = load_mnist()[:2]
+    params = models.init_params("bn", rng=3)
+    ours = optim.SGD(models.trainable(params), lr=0.05, momentum=0.9)
+    for step, start in enumerate(range(0, 640, 32)):                   # 20 steps: a second, 70% or so
+        ours.zero_grad()
+        models.loss_fn(params, Tensor(x_train[start:start + 32]), y_train[start:start + 32],
+                       training=True, rng=step).backward()
+        ours.step()
+    checkpoint = save_checkpoint(tmp_path / "checkpoint.npz", params)
+    assert cli.main(["evaluate", "--checkpoint", str(checkpoint)]) == 0
+    correct, total = map(int, re.search(r"\((\d+)/(\d+) digits\)", capsys.readouterr().out).groups())
+    assert total == 1000 and correct > 500
+
+    assert cli.main(["export", "--checkpoint", str(checkpoint), "--out", str(tmp_path / "bn.pt")]) == 0
+    assert "the bn model" in capsys.readouterr().out
+    state_dict = torch.load(tmp_path / "bn.pt")
+    net = interop.torch_module("bn")
+    net.load_state_dict(state_dict)
+    net.eval()                                                        # our evaluate: training=False
+    with torch.no_grad():
+        predictions = net(torch.from_numpy(digits[2])).argmax(dim=1).numpy()
+    assert int((predictions == digits[3]).sum()) == correct
+    for name, p in load_checkpoint(checkpoint)[0].items():
+        assert state_dict[name].numpy().tobytes() == p.data.tobytes(), name
+    assert not np.allclose(state_dict["bn2.running_mean"].numpy(), 0)    # trained statistics, not the initial ones
+
+
 # ---- bit-exact conversion -----------------------------------------------------------------------
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_from_torch_of_to_torch_is_bit_exact(dtype, torch):
@@ -152,6 +225,42 @@ def test_from_torch_of_to_torch_is_bit_exact(dtype, torch):
         assert back[name].dtype == dtype and back[name].shape == p.shape
         assert back[name].data.tobytes() == p.data.tobytes(), name
         assert back[name].requires_grad and back[name].name == name
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_batch_norm_buffers_round_trip_bit_exactly_and_the_batch_counter_is_added_then_dropped(dtype, torch, digits):
+    params = models.init_params("bn", rng=4, dtype=dtype)
+    models.forward(params, Tensor(digits[0][:8].astype(dtype)), training=True, rng=0)   # non-trivial statistics
+    params["bn2.running_var"].data[:3] = [np.finfo(dtype).tiny / 4, np.finfo(dtype).max, 1 + np.finfo(dtype).eps]
+    state_dict = interop.to_torch(params)
+    assert list(state_dict) == list(interop.torch_module("bn").state_dict())
+    assert list(state_dict)[1:6] == ["bn1.weight", "bn1.bias", "bn1.running_mean", "bn1.running_var",
+                                     "bn1.num_batches_tracked"]
+    for counter in ("bn1.num_batches_tracked", "bn2.num_batches_tracked"):
+        assert state_dict[counter].dtype == torch.int64 and state_dict[counter].shape == () and state_dict[counter] == 0
+    back = interop.from_torch(state_dict, model="bn")
+    assert list(back) == list(params)                                 # the counters are dropped
+    for name, p in params.items():
+        assert state_dict[name].numpy().tobytes() == p.data.tobytes()
+        assert back[name].data.tobytes() == p.data.tobytes() and back[name].dtype == dtype, name
+        assert back[name].requires_grad == (not models.is_buffer(name)) and back[name].name == name
+    assert not back["bn1.running_mean"].requires_grad and back["bn1.weight"].requires_grad
+
+
+def test_a_bn_model_trained_in_pytorch_comes_back_with_its_running_statistics(torch, digits):
+    net = interop.torch_module("bn", dtype=torch.float64)
+    theirs = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
+    x, y = torch.from_numpy(digits[0].astype(np.float64)), torch.from_numpy(digits[1])
+    for batch in (slice(0, 24), slice(24, 48)):                       # training mode: dropout, batch statistics
+        theirs.zero_grad()
+        torch.nn.functional.cross_entropy(net(x[batch]), y[batch]).backward()
+        theirs.step()
+    assert net.bn2.num_batches_tracked.item() == 2
+    params = interop.from_torch(net, model="bn")
+    assert not np.allclose(params["bn1.running_var"].data, 1)
+    net.eval()
+    x_test = digits[2][:200].astype(np.float64)
+    close(models.forward(params, Tensor(x_test)), net(torch.from_numpy(x_test)), np.float64, "eval logits")
 
 
 def test_the_conversions_copy_rather_than_share_memory(torch):
@@ -196,10 +305,32 @@ def test_conversion_errors_say_what_is_wrong(torch):
 @pytest.mark.parametrize("model", MODELS)
 def test_torch_module_has_our_names_shapes_and_default_dtype(model, torch):
     net = interop.torch_module(model)
-    assert {k: tuple(v.shape) for k, v in net.state_dict().items()} == models.param_shapes(model)
-    assert list(net.state_dict()) == list(models.init_params(model, rng=0))
+    params = models.init_params(model, rng=0)
+    ours = {k: v for k, v in net.state_dict().items() if not k.endswith(".num_batches_tracked")}
+    assert {k: tuple(v.shape) for k, v in ours.items()} == models.param_shapes(model)
+    assert list(ours) == list(params)
+    assert list(net.state_dict()) == list(interop.to_torch(params))      # the counters in PyTorch's places
+    assert [k for k, _ in net.named_parameters()] == list(models.trainable(params))
     assert all(p.dtype == torch.float32 for p in net.parameters())
     assert interop.torch_module(model, dtype="float64").fc1.weight.dtype == torch.float64
+
+
+def test_the_bn_module_is_conv_batchnorm_relu_pool_blocks_and_an_mlp_with_dropout(torch, digits):
+    net = interop.torch_module("bn", dtype=torch.float64)
+    nn = torch.nn
+    kinds = [type(m) for m in net.children()]
+    assert kinds == [nn.Conv2d, nn.BatchNorm2d, nn.ReLU, nn.MaxPool2d] * 2 + \
+                    [nn.Flatten, nn.Linear, nn.ReLU, nn.Dropout, nn.Linear]
+    assert net.conv1.padding == (1, 1) and net.conv1.kernel_size == (3, 3) and net.conv1.bias is None
+    assert net.conv2.in_channels == 8 and net.fc1.in_features == 16 * 7 * 7
+    assert (net.bn1.eps, net.bn1.momentum, net.bn2.num_features) == (1e-5, 0.1, 16)   # F.batch_norm's
+    assert net.fc1_dropout.p == models.BN_DROPOUT == 0.25
+    x = torch.from_numpy(digits[0][:16].astype(np.float64))
+    net.train()
+    assert not torch.equal(net(x), net(x))                           # dropout draws new masks
+    net.eval()
+    assert torch.equal(net(x), net(x))
+    assert net.bn1.num_batches_tracked.item() == 2                   # counted in PyTorch, not by us
 
 
 def test_torch_module_can_load_params_and_takes_their_dtype(torch):
