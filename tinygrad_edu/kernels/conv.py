@@ -17,7 +17,7 @@ from typing import NamedTuple
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from .parallel import chunks, run_chunks
+from .parallel import chunks, run_chunks, single_threaded_blas
 
 
 # ==============================================================================================
@@ -235,10 +235,12 @@ def correlate(x, w, stride, padding, dilation, groups, keep_columns=False):
     if len(parts) == 1:
         per_image = one_product_per_image(O // G, Ho * Wo)
         cols = im2col(x, (kH, kW), stride, padding, dilation, G, (Ho, Wo), per_image, keep=keep_columns)
+        with single_threaded_blas():                                  # too small to share (kernels.linalg)
+            y = np.matmul(w_rows, cols)
         if per_image:                                                 # cols (N, G, K, Ho*Wo)
-            y = np.matmul(w_rows, cols).reshape(N, O, Ho, Wo)
+            y = y.reshape(N, O, Ho, Wo)
         else:                                                         # cols (G, K, N*Ho*Wo)
-            y = np.matmul(w_rows, cols).reshape(O, N, Ho, Wo).transpose(1, 0, 2, 3)
+            y = y.reshape(O, N, Ho, Wo).transpose(1, 0, 2, 3)
         return (y, Columns(cols)) if keep_columns else y
     y = np.empty((N, O, Ho, Wo), np.result_type(x.dtype, w.dtype))
 
@@ -295,12 +297,13 @@ def correlate_over_batch(x, g, kernel_size, stride, padding, dilation, groups, c
         cols = im2col(x, (kH, kW), stride, padding, dilation, G, (Ho, Wo), per_image)
     else:
         cols = columns.array
-    if per_image:                                                     # cols (N, G, K, Ho*Wo)
-        g_rows = g.reshape(N, G, O // G, Ho * Wo)
-        dw_t = np.matmul(cols, g_rows.transpose(0, 1, 3, 2)).sum(axis=0)                    # (G, K, O/G)
-    else:                                                             # cols (G, K, N*Ho*Wo)
-        g_rows = channel_major(g, (Ho, Wo)).reshape(G, O // G, N * Ho * Wo)
-        dw_t = np.matmul(cols, g_rows.transpose(0, 2, 1))                                   # (G, K, O/G)
+    with single_threaded_blas():
+        if per_image:                                                 # cols (N, G, K, Ho*Wo)
+            g_rows = g.reshape(N, G, O // G, Ho * Wo)
+            dw_t = np.matmul(cols, g_rows.transpose(0, 1, 3, 2)).sum(axis=0)                # (G, K, O/G)
+        else:                                                         # cols (G, K, N*Ho*Wo)
+            g_rows = channel_major(g, (Ho, Wo)).reshape(G, O // G, N * Ho * Wo)
+            dw_t = np.matmul(cols, g_rows.transpose(0, 2, 1))                               # (G, K, O/G)
     return dw_t.transpose(0, 2, 1).reshape(O, C // G, kH, kW)
 
 
@@ -376,12 +379,13 @@ def correlate_dilated(x, w, spread, padding, dilation, groups, out=None):
     # enough for BLAS; else one for the whole batch, from x copied channel-major
     taps = w.reshape(G, O // G, Cg, kH * kW).transpose(0, 1, 3, 2).reshape(G, O // G * kH * kW, Cg)
     products = _scratch.get("matrix", (G, O // G * kH * kW, N, Hq * Wq), np.result_type(w, x))
-    if Hq * Wq >= 256 and Cg >= 16:
-        x_wide = pad(x, ((0, Hq - Hx), (0, Wq - Wx)), out=_scratch.get("input", (N, C, Hq, Wq), x.dtype))
-        np.matmul(taps, x_wide.reshape(N, G, Cg, Hq * Wq), out=products.transpose(2, 0, 1, 3))
-    else:
-        x_wide = channel_major(x, (Hq, Wq)).reshape(G, Cg, N * Hq * Wq)
-        np.matmul(taps, x_wide, out=products.reshape(G, O // G * kH * kW, N * Hq * Wq))
+    with single_threaded_blas():
+        if Hq * Wq >= 256 and Cg >= 16:
+            x_wide = pad(x, ((0, Hq - Hx), (0, Wq - Wx)), out=_scratch.get("input", (N, C, Hq, Wq), x.dtype))
+            np.matmul(taps, x_wide.reshape(N, G, Cg, Hq * Wq), out=products.transpose(2, 0, 1, 3))
+        else:
+            x_wide = channel_major(x, (Hq, Wq)).reshape(G, Cg, N * Hq * Wq)
+            np.matmul(taps, x_wide, out=products.reshape(G, O // G * kH * kW, N * Hq * Wq))
     products = products.reshape(O, kH, kW, N * Hq * Wq)
     # `full`, in phase planes: with stride 1 the one plane is the result, else a scratch buffer
     shape, length = (O, sh, sw, N * Hq * Wq), N * Hq * Wq

@@ -51,15 +51,25 @@ class _Blas:
         return self.libraries
 
     def threads(self):
-        """How many threads BLAS may use right now (1 without threadpoolctl: we add none)."""
+        """How many threads BLAS may use outside our regions (1 without threadpoolctl: then we
+        add none). Inside a region (of any thread) it is what the region will restore."""
         libraries = self.find()
-        return max((lib.num_threads for lib in libraries), default=1) if libraries else 1
+        if not libraries:
+            return 1
+        with self.lock:
+            if self.active:
+                return max(n for _, n in self.restore)
+        return max(lib.num_threads for lib in libraries)
 
     @contextlib.contextmanager
     def single_threaded(self):
+        """BLAS on one thread inside (nestable, from any thread)."""
+        if not self.find():
+            yield
+            return
         with self.lock:
             if self.active == 0:
-                self.restore = [(lib, lib.num_threads) for lib in self.find()]
+                self.restore = [(lib, lib.num_threads) for lib in self.libraries]
                 for lib, _ in self.restore:
                     lib.set_num_threads(1)
             self.active += 1
@@ -88,18 +98,25 @@ def _get_pool(workers):
 
 
 def threads():
-    """How many threads run_chunks would use (the caller included)."""
-    if getattr(_inside, "busy", False) or _blas.active:
+    """How many threads run_chunks would use (the caller included): as many as BLAS may use."""
+    if getattr(_inside, "busy", False):
         return 1
     return _blas.threads()
+
+
+def single_threaded_blas():
+    """A context in which BLAS runs on the calling thread alone (a product too small to share,
+    or one chunk of many)."""
+    return _blas.single_threaded()
 
 
 def run_chunks(work, n_chunks):
     """work(i) for every i in range(n_chunks), each exactly once, on up to threads() threads."""
     n_threads = min(threads(), n_chunks)
     if n_threads <= 1:
-        for i in range(n_chunks):
-            work(i)
+        with _blas.single_threaded():
+            for i in range(n_chunks):
+                work(i)
         return
     next_chunk = itertools.count()                          # next() on it is atomic (the GIL)
 
