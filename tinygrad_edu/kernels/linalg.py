@@ -11,18 +11,17 @@ import numpy as np
 
 from .parallel import chunks, run_chunks, single_threaded_blas
 
-BLAS_ALONE = 1 << 18            # m*n*k below which BLAS uses one thread anyway (OpenBLAS's rule)
 ROWS_FLOPS = 16_000_000         # the least work worth a block of rows of its own
 
 
 def matmul(x, y):
-    """np.matmul(x, y), single-threaded BLAS, big 2-D products in blocks of rows on our threads."""
+    """np.matmul(x, y), single-threaded BLAS, big 2-D products in blocks of rows on our threads.
+    Every product runs single-threaded, small ones too: OpenBLAS may sum in another order with
+    two threads than with one, and a product must not change with what another thread is doing."""
     if x.ndim < 2 or y.ndim < 2:
-        return np.matmul(x, y)
+        with single_threaded_blas():
+            return np.matmul(x, y)
     m, k, n = x.shape[-2], x.shape[-1], y.shape[-1]
-    batch = int(np.prod(np.broadcast_shapes(x.shape[:-2], y.shape[:-2]))) if x.ndim > 2 or y.ndim > 2 else 1
-    if batch * m * n * k < BLAS_ALONE:
-        return np.matmul(x, y)
     if x.ndim > 2 or y.ndim > 2 or 2 * m * n * k < 2 * ROWS_FLOPS or m < 64:
         with single_threaded_blas():
             return np.matmul(x, y)

@@ -14,9 +14,10 @@ each chunk writes its own slice of the result, and partial sums are added in chu
 
 `run_chunks(work, n)` runs `work(i)` for i in range(n). The calling thread takes chunks too, so
 if the pool's thread is slow to start (a busy machine), the caller just does more of them.
-The pool has as many threads as BLAS was allowed (OPENBLAS_NUM_THREADS, threadpoolctl's limits),
-minus the caller. Without threadpoolctl (it limits BLAS's threads) the chunks run one after the
-other on the calling thread, with BLAS as it is.
+The pool has as many threads as BLAS was allowed (OPENBLAS_NUM_THREADS, threadpoolctl's limits)
+before our first product, minus the caller; BLAS itself then stays on one thread (see _Blas).
+Without threadpoolctl (which sets BLAS's threads) the chunks run one after the other on the
+calling thread, with BLAS as it is.
 """
 import concurrent.futures
 import contextlib
@@ -30,57 +31,37 @@ except ImportError:                                         # optional: then no 
 
 
 class _Blas:
-    """The BLAS libraries NumPy loaded, found once (threadpoolctl), and a counted switch to one
-    thread: the first region to enter sets it, the last to leave restores what was there."""
+    """The BLAS libraries NumPy loaded (found once, by threadpoolctl), put on one thread for good.
+
+    Why for good, and not just around our own products: OpenBLAS may sum a product in another
+    order with two threads than with one, and its thread count is one setting for the whole
+    process, read differently by different threads. Switching it back and forth made a result
+    depend on which thread computed it and on what other threads were doing at the time. So on
+    our first product we set every BLAS library to one thread, remember how many it had, and
+    run that many threads of our own instead (run_chunks). NumPy products that the user's own
+    code calls afterwards run single-threaded too."""
 
     def __init__(self):
         self.lock = threading.Lock()
         self.libraries = None
-        self.active = 0
-        self.restore = []
+        self.threads = 1
 
-    def find(self):
+    def take_over(self):
         if self.libraries is None:
-            libraries = []
-            if ThreadpoolController is not None:
-                try:
-                    libraries = [lib for lib in ThreadpoolController().lib_controllers if lib.user_api == "blas"]
-                except Exception:                           # an unknown library layout: no threads
-                    libraries = []
-            self.libraries = libraries
-        return self.libraries
-
-    def threads(self):
-        """How many threads BLAS may use outside our regions (1 without threadpoolctl: then we
-        add none). Inside a region (of any thread) it is what the region will restore."""
-        libraries = self.find()
-        if not libraries:
-            return 1
-        with self.lock:
-            if self.active:
-                return max(n for _, n in self.restore)
-        return max(lib.num_threads for lib in libraries)
-
-    @contextlib.contextmanager
-    def single_threaded(self):
-        """BLAS on one thread inside (nestable, from any thread)."""
-        if not self.find():
-            yield
-            return
-        with self.lock:
-            if self.active == 0:
-                self.restore = [(lib, lib.num_threads) for lib in self.libraries]
-                for lib, _ in self.restore:
-                    lib.set_num_threads(1)
-            self.active += 1
-        try:
-            yield
-        finally:
             with self.lock:
-                self.active -= 1
-                if self.active == 0:
-                    for lib, n in self.restore:
-                        lib.set_num_threads(n)
+                if self.libraries is None:
+                    libraries = []
+                    if ThreadpoolController is not None:
+                        try:
+                            libraries = [lib for lib in ThreadpoolController().lib_controllers
+                                         if lib.user_api == "blas"]
+                            self.threads = max((lib.num_threads for lib in libraries), default=1)
+                            for lib in libraries:
+                                lib.set_num_threads(1)
+                        except Exception:                   # an unknown library layout: no threads
+                            libraries, self.threads = [], 1
+                    self.libraries = libraries
+        return self.libraries
 
 
 _blas = _Blas()
@@ -98,25 +79,26 @@ def _get_pool(workers):
 
 
 def threads():
-    """How many threads run_chunks would use (the caller included): as many as BLAS may use."""
+    """How many threads run_chunks uses (the caller included): as many as BLAS had."""
     if getattr(_inside, "busy", False):
         return 1
-    return _blas.threads()
+    _blas.take_over()
+    return _blas.threads
 
 
+@contextlib.contextmanager
 def single_threaded_blas():
-    """A context in which BLAS runs on the calling thread alone (a product too small to share,
-    or one chunk of many)."""
-    return _blas.single_threaded()
+    """A context in which BLAS runs on one thread (from the first one on, it always does)."""
+    _blas.take_over()
+    yield
 
 
 def run_chunks(work, n_chunks):
     """work(i) for every i in range(n_chunks), each exactly once, on up to threads() threads."""
     n_threads = min(threads(), n_chunks)
     if n_threads <= 1:
-        with _blas.single_threaded():
-            for i in range(n_chunks):
-                work(i)
+        for i in range(n_chunks):
+            work(i)
         return
     next_chunk = itertools.count()                          # next() on it is atomic (the GIL)
 
@@ -130,14 +112,13 @@ def run_chunks(work, n_chunks):
         finally:
             _inside.busy = False
 
-    with _blas.single_threaded():
-        pool = _get_pool(n_threads - 1)
-        helpers = [pool.submit(drain) for _ in range(n_threads - 1)]
-        try:
-            drain()
-        finally:
-            for h in helpers:                               # they write into our arrays: wait for them
-                h.result()
+    pool = _get_pool(n_threads - 1)
+    helpers = [pool.submit(drain) for _ in range(n_threads - 1)]
+    try:
+        drain()
+    finally:
+        for h in helpers:                                   # they write into our arrays: wait for them
+            h.result()
 
 
 def chunks(n, per_chunk):
