@@ -7,7 +7,8 @@ goes first alternates), each timing a block of steps after a warm-up. The ratio 
 per round; the table shows the median ratio and its spread (min-max over the rounds), so a burst
 of other work on a shared machine moves one round, not the result.
 
-Memory: the peak RSS growth of training steps, each framework in a fresh process (`--memory-child`):
+Memory: the peak RSS growth of training steps, each framework in fresh processes (`--memory-child`;
+the median of --memory-runs):
 RSS when the model and the batch are ready, then three steps, then the process's high-water mark
 (Linux's VmHWM); the growth is the difference. PyTorch is optional: without it only our numbers are printed.
 """
@@ -124,6 +125,7 @@ def main():
     parser.add_argument("--only", default=None, help="comma-separated workload names")
     parser.add_argument("--no-memory", action="store_true")
     parser.add_argument("--no-time", action="store_true")
+    parser.add_argument("--memory-runs", type=int, default=3, help="fresh processes per side (the median is kept)")
     args = parser.parse_args()
     try:
         import torch
@@ -152,15 +154,16 @@ def main():
                 row += " - | - | - | - |"
             print(row, flush=True)
     if not args.no_memory:
-        print("\n| peak RSS growth of a training step (fresh process each) | ours MB | torch MB | ratio | target |"
+        print(f"\n| peak RSS growth of a training step (median of {args.memory_runs} fresh processes each) "
+              "| ours MB | torch MB | ratio | target |"
               "\n|---|---|---|---|---|")
         for name, label in MEMORY:
             if only and name not in only:
                 continue
-            ours = measure_memory("ours", name)
+            ours = float(np.median([measure_memory("ours", name) for _ in range(args.memory_runs)]))
             row = f"| {label} | {ours / 2**20:.1f} |"
             if torch is not None:
-                theirs = measure_memory("torch", name)
+                theirs = float(np.median([measure_memory("torch", name) for _ in range(args.memory_runs)]))
                 row += f" {theirs / 2**20:.1f} | {ours / theirs:.2f} | <= 1.3 |"
             else:
                 row += " - | - | - |"
