@@ -66,3 +66,18 @@ def test_without_threadpoolctl_everything_runs_on_the_calling_thread(monkeypatch
     parallel.run_chunks(lambda i: names.append(threading.current_thread().name), 4)
     assert names == [threading.current_thread().name] * 4
     assert all(np.allclose(a, b, rtol=1e-5, atol=1e-5) for a, b in zip(expected, _conv_step()))
+
+
+def test_a_forked_child_gets_a_pool_of_its_own():
+    import multiprocessing
+    if "fork" not in multiprocessing.get_all_start_methods():
+        pytest.skip("no fork() here")
+    _conv_step()                                          # the parent's pool exists now
+    context = multiprocessing.get_context("fork")
+    with context.Pool(1) as pool:                         # a child that would hang on the parent's pool
+        shapes = pool.apply_async(_child_conv_shapes).get(timeout=60)
+    assert shapes == [a.shape for a in _conv_step()]
+
+
+def _child_conv_shapes():
+    return [a.shape for a in _conv_step()]

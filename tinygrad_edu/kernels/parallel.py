@@ -22,6 +22,7 @@ calling thread, with BLAS as it is.
 import concurrent.futures
 import contextlib
 import itertools
+import os
 import threading
 
 try:
@@ -68,6 +69,16 @@ _blas = _Blas()
 _pool = None
 _pool_lock = threading.Lock()
 _inside = threading.local()                                 # a chunk running on this thread: no nesting
+
+
+def _forget_pool():
+    """In a child made by fork(), the parent's pool threads do not exist: start a new pool."""
+    global _pool, _pool_lock
+    _pool, _pool_lock = None, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
 
 
 def _get_pool(workers):
@@ -117,8 +128,9 @@ def run_chunks(work, n_chunks):
     try:
         drain()
     finally:
-        for h in helpers:                                   # they write into our arrays: wait for them
-            h.result()
+        for h in helpers:
+            if not h.cancel():                              # a helper that never started needs no wait;
+                h.result()                                  # one that did writes into our arrays
 
 
 def chunks(n, per_chunk):
