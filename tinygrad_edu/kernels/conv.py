@@ -17,7 +17,7 @@ from typing import NamedTuple
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from .parallel import chunks, run_chunks, single_threaded_blas
+from .parallel import run_chunks, single_threaded_blas
 
 
 # ==============================================================================================
@@ -266,10 +266,13 @@ CHUNK_FLOPS = 4_000_000        # the least work worth a chunk (each costs some P
 
 def batch_chunks(N, bytes_per_image, flops_per_image):
     """[(start, stop)] of images done together: as many as keep the chunk's biggest temporary
-    within CHUNK_BYTES, yet at least CHUNK_FLOPS of work. Shapes alone decide (never the number
-    of threads), so results are the same however many threads run them."""
+    within CHUNK_BYTES, yet at least CHUNK_FLOPS of work, and the batch split evenly (sizes
+    differ by at most one: 28 + 4 images would leave one thread idle). Shapes alone decide
+    (never the number of threads), so results are the same however many threads run them."""
     per_chunk = max(1, CHUNK_BYTES // max(bytes_per_image, 1), -(-CHUNK_FLOPS // max(flops_per_image, 1)))
-    return chunks(N, min(per_chunk, N))
+    n_chunks = -(-N // per_chunk)
+    bounds = [N * i // n_chunks for i in range(n_chunks + 1)]
+    return list(zip(bounds[:-1], bounds[1:]))
 
 
 def correlate_over_batch(x, g, kernel_size, stride, padding, dilation, groups, columns=None):
