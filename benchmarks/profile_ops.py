@@ -21,10 +21,9 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import numpy as np  # noqa: E402
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+if not os.environ.get("PYTHONPATH"):            # else PYTHONPATH says which copy of the package to profile
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import tinygrad_edu as tg  # noqa: E402
-from tinygrad_edu import engine  # noqa: E402
 from workloads import make_ours  # noqa: E402
 
 
