@@ -19,7 +19,6 @@ import time
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "2")
 
-import numpy as np  # noqa: E402
 
 if not os.environ.get("PYTHONPATH"):            # else PYTHONPATH says which copy of the package to profile
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))

@@ -3,8 +3,6 @@
 Batched: x (..., m, n) @ y (..., n, p) -> (..., m, p); dx = g @ y^T, dy = x^T @ g. A 1-D operand
 is a row (x) or a column (y) that NumPy drops from the result, so its VJP puts that axis back first.
 """
-import numpy as np
-
 from ..engine import defvjp, primitive
 from ..kernels import linalg as kernels
 from .shape import reshape, transpose
