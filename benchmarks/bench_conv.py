@@ -28,6 +28,7 @@ def _arg(name, default):
 
 
 THREADS = _arg("--threads", "2")
+THREADS_N = int(THREADS)
 for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):   # read at numpy's import
     os.environ[var] = THREADS
 
@@ -102,7 +103,20 @@ def matmuls_alone(x_shape, w_shape, stride, padding):
     rng = np.random.default_rng(0)
     w, w_t = rng.standard_normal((C_out, K), np.float32), rng.standard_normal((K, C_out), np.float32)
     cols, g, cols_t = (rng.standard_normal(shape, np.float32) for shape in ((K, P), (C_out, P), (P, K)))
-    return lambda: (w @ cols, w_t @ g, g @ cols_t)
+    if threadpool_limits is None:
+        return lambda: (w @ cols, w_t @ g, g @ cols_t)
+    # tinygrad_edu puts BLAS on one thread at its first product (it runs threads of its own, see
+    # tinygrad_edu/kernels/parallel.py): give the floor BLAS's own threads back while it runs
+    from threadpoolctl import ThreadpoolController
+    controller = ThreadpoolController()
+
+    def products():
+        limiter = controller.limit(limits=THREADS_N, user_api="blas")
+        try:
+            return w @ cols, w_t @ g, g @ cols_t
+        finally:
+            limiter.restore_original_limits()
+    return products
 
 
 def bench(ours_fwd, ours_both, torch_fwd, torch_both, repeat, matmuls=None):

@@ -17,6 +17,8 @@ from typing import NamedTuple
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from .parallel import run_chunks, single_threaded_blas
+
 
 # ==============================================================================================
 # Sizes, padding, dilation, the flipped transposed kernel
@@ -213,9 +215,14 @@ def correlate(x, w, stride, padding, dilation, groups, keep_columns=False):
     im2col, then per group one matrix product `w (O/G, C/G*kH*kW) @ cols (C/G*kH*kW, Ho*Wo)`,
     per image or for the whole batch at once (then (O, N) are swapped back: a view).
 
+    A big batch is done in chunks of a few images on the thread pool (see batch_chunks and
+    kernels.parallel), each chunk's columns in a scratch buffer of its thread, in cache.
+
     x may be `dilated(g, spread)` (with stride 1): then correlate_dilated does it, reading the
-    entries of g and never the zeros between them. Returns y, or (y, Columns) with keep_columns:
-    the im2col columns, for the weight gradient (conv2d_weight_grad's `columns`)."""
+    entries of g and never the zeros between them. Returns y, or (y, Columns or None) with
+    keep_columns: the im2col columns, for the weight gradient (conv2d_weight_grad's `columns`),
+    kept only when the batch is one chunk (else the weight gradient makes each chunk's again:
+    cheaper than holding them all in memory)."""
     if isinstance(x, Dilated):
         assert stride == (1, 1) and not keep_columns, "a dilated input is only correlated with stride 1"
         return correlate_dilated(x.array, w, x.stride, padding, dilation, groups)
@@ -224,32 +231,86 @@ def correlate(x, w, stride, padding, dilation, groups, keep_columns=False):
     G = groups
     Ho, Wo = (conv_output_size(n, k, s, p, d) for n, k, s, p, d in zip((H, W), (kH, kW), stride, padding, dilation))
     w_rows = w.reshape(G, O // G, Cg * kH * kW)
-    per_image = one_product_per_image(O // G, Ho * Wo)
-    cols = im2col(x, (kH, kW), stride, padding, dilation, G, (Ho, Wo), per_image, keep=keep_columns)
-    if per_image:                                                     # cols (N, G, K, Ho*Wo)
-        y = np.matmul(w_rows, cols).reshape(N, O, Ho, Wo)
-    else:                                                             # cols (G, K, N*Ho*Wo)
-        y = np.matmul(w_rows, cols).reshape(O, N, Ho, Wo).transpose(1, 0, 2, 3)
-    return (y, Columns(cols)) if keep_columns else y
+    parts = batch_chunks(N, G * Cg * kH * kW * Ho * Wo * x.itemsize, 2 * O * Cg * kH * kW * Ho * Wo)
+    if len(parts) == 1:
+        per_image = one_product_per_image(O // G, Ho * Wo)
+        cols = im2col(x, (kH, kW), stride, padding, dilation, G, (Ho, Wo), per_image, keep=keep_columns)
+        with single_threaded_blas():                                  # too small to share (kernels.linalg)
+            y = np.matmul(w_rows, cols)
+        if per_image:                                                 # cols (N, G, K, Ho*Wo)
+            y = y.reshape(N, O, Ho, Wo)
+        else:                                                         # cols (G, K, N*Ho*Wo)
+            y = y.reshape(O, N, Ho, Wo).transpose(1, 0, 2, 3)
+        return (y, Columns(cols)) if keep_columns else y
+    y = np.empty((N, O, Ho, Wo), np.result_type(x.dtype, w.dtype))
+
+    def chunk(i):
+        start, stop = parts[i]
+        n, out = stop - start, y[start:stop]
+        per_image = one_product_per_image(O // G, Ho * Wo)
+        cols = im2col(x[start:stop], (kH, kW), stride, padding, dilation, G, (Ho, Wo), per_image)
+        if per_image:
+            np.matmul(w_rows, cols, out=out.reshape(n, G, O // G, Ho * Wo))
+        else:
+            product = np.matmul(w_rows, cols, out=_scratch.get("planes", (G, O // G, n * Ho * Wo), y.dtype))
+            out[...] = product.reshape(O, n, Ho, Wo).transpose(1, 0, 2, 3)
+
+    run_chunks(chunk, len(parts))
+    return (y, None) if keep_columns else y
+
+
+# ---- chunks of the batch --------------------------------------------------------------------
+CHUNK_BYTES = 4 << 20          # a chunk's biggest temporary (measured: 1-16 MB; 4 MB was best here)
+CHUNK_FLOPS = 4_000_000        # the least work worth a chunk (each costs some Python and a hand-off)
+
+
+def batch_chunks(N, bytes_per_image, flops_per_image):
+    """[(start, stop)] of images done together: as many as keep the chunk's biggest temporary
+    within CHUNK_BYTES, yet at least CHUNK_FLOPS of work, and the batch split evenly (sizes
+    differ by at most one: 28 + 4 images would leave one thread idle). Shapes alone decide
+    (never the number of threads), so results are the same however many threads run them."""
+    per_chunk = max(1, CHUNK_BYTES // max(bytes_per_image, 1), -(-CHUNK_FLOPS // max(flops_per_image, 1)))
+    n_chunks = -(-N // per_chunk)
+    bounds = [N * i // n_chunks for i in range(n_chunks + 1)]
+    return list(zip(bounds[:-1], bounds[1:]))
 
 
 def correlate_over_batch(x, g, kernel_size, stride, padding, dilation, groups, columns=None):
     """out[o, c, a, b] = sum_{n,i,j} x_padded[n, c, i*sh + a*dh, j*sw + b*dw] * g[n, o, i, j]
     (conv2d's weight gradient), from x's im2col columns (`columns`, the Columns a forward
     correlate() kept, else made again): out^T (C*kH*kW, O) = cols @ g^T, summed over the batch,
-    in the layout `one_product_per_image` picks."""
+    in the layout `one_product_per_image` picks. Without kept columns, a big batch goes in
+    chunks (as in correlate), each giving its part of the sum; the parts are added in order."""
     N, O, Ho, Wo = g.shape
     C, G = x.shape[1], groups
     kH, kW = kernel_size
+    if columns is None:
+        parts = batch_chunks(N, C * kH * kW * Ho * Wo * x.itemsize, 2 * O * C // G * kH * kW * Ho * Wo)
+        if len(parts) > 1:
+            sums = np.empty((len(parts), O, C // G, kH, kW), np.result_type(x.dtype, g.dtype))
+
+            def chunk(i):
+                start, stop = parts[i]
+                sums[i] = correlate_over_batch(x[start:stop], g[start:stop], kernel_size, stride, padding,
+                                               dilation, groups, columns=_ONE_CHUNK)
+            run_chunks(chunk, len(parts))
+            return sums.sum(axis=0)
     per_image = one_product_per_image(O // G, Ho * Wo)
-    cols = columns.array if columns is not None else im2col(x, (kH, kW), stride, padding, dilation, G, (Ho, Wo), per_image)
-    if per_image:                                                     # cols (N, G, K, Ho*Wo)
-        g_rows = g.reshape(N, G, O // G, Ho * Wo)
-        dw_t = np.matmul(cols, g_rows.transpose(0, 1, 3, 2)).sum(axis=0)                    # (G, K, O/G)
-    else:                                                             # cols (G, K, N*Ho*Wo)
-        g_rows = channel_major(g, (Ho, Wo)).reshape(G, O // G, N * Ho * Wo)
-        dw_t = np.matmul(cols, g_rows.transpose(0, 2, 1))                                   # (G, K, O/G)
+    if columns is None or columns is _ONE_CHUNK:
+        cols = im2col(x, (kH, kW), stride, padding, dilation, G, (Ho, Wo), per_image)
+    else:
+        cols = columns.array
+    with single_threaded_blas():
+        if per_image:                                                 # cols (N, G, K, Ho*Wo)
+            g_rows = g.reshape(N, G, O // G, Ho * Wo)
+            dw_t = np.matmul(cols, g_rows.transpose(0, 1, 3, 2)).sum(axis=0)                # (G, K, O/G)
+        else:                                                         # cols (G, K, N*Ho*Wo)
+            g_rows = channel_major(g, (Ho, Wo)).reshape(G, O // G, N * Ho * Wo)
+            dw_t = np.matmul(cols, g_rows.transpose(0, 2, 1))                               # (G, K, O/G)
     return dw_t.transpose(0, 2, 1).reshape(O, C // G, kH, kW)
+
+
+_ONE_CHUNK = object()          # correlate_over_batch's `columns` for a chunk: make them, do not split again
 
 
 def channel_major(x, size):
@@ -293,7 +354,7 @@ def interleave(planes):
     return image
 
 
-def correlate_dilated(x, w, spread, padding, dilation, groups):
+def correlate_dilated(x, w, spread, padding, dilation, groups, out=None):
     """correlate(dilate(x, spread), w, stride 1, padding, dilation, groups), without ever
     multiplying the zeros that dilate() puts between the entries of x.
 
@@ -301,27 +362,37 @@ def correlate_dilated(x, w, spread, padding, dilation, groups):
     With padding d(k-1) (the "full" correlation, call its output `full`), the product of entry
     x[i, j] with tap (a, b) lands on full[i*sh + (kH-1-a)*dh, j*sw + (kW-1-b)*dw]. So: one matrix
     product gives all (tap, entry) products, and a loop over the taps adds each tap's products
-    into `full`, shifted (see above)."""
+    into `full`, shifted (see above). A big batch goes in chunks (as in correlate), each written
+    into its slice of the result; `out`: the array to write the result to."""
     N, C, Hx, Wx = x.shape
     O, Cg, kH, kW = w.shape
-    (sh, sw), (dh, dw), G = spread, dilation, groups
-    Hf, Wf = (Hx - 1) * sh + 1 + dh * (kH - 1), (Wx - 1) * sw + 1 + dw * (kW - 1)
-    Hq, Wq = -(-Hf // sh), -(-Wf // sw)                               # a phase plane of `full`
+    Hf, Wf = (Hx - 1) * spread[0] + 1 + dilation[0] * (kH - 1), (Wx - 1) * spread[1] + 1 + dilation[1] * (kW - 1)
+    Hq, Wq = -(-Hf // spread[0]), -(-Wf // spread[1])
+    if out is None:
+        parts = batch_chunks(N, O * kH * kW * Hq * Wq * x.itemsize, 2 * O * kH * kW * Cg * Hq * Wq)
+        if len(parts) > 1:
+            H, W = padded_shape((Hf - 2 * dilation[0] * (kH - 1), Wf - 2 * dilation[1] * (kW - 1)), padding)
+            out = np.empty((N, O, H, W), np.result_type(x.dtype, w.dtype))
+            run_chunks(lambda i: correlate_dilated(x[slice(*parts[i])], w, spread, padding, dilation, groups,
+                                                   out=out[slice(*parts[i])]), len(parts))
+            return out
+    (sh, sw), (dh, dw), G = spread, dilation, groups                  # Hq x Wq: a phase plane of `full`
     # products (O, kH, kW, N*Hq*Wq) = taps (G, O/G*kH*kW, C/G) @ x (G, C/G, N*Hq*Wq): one product
     # per image, written straight into the tap-major layout the adds below want, when each is big
     # enough for BLAS; else one for the whole batch, from x copied channel-major
     taps = w.reshape(G, O // G, Cg, kH * kW).transpose(0, 1, 3, 2).reshape(G, O // G * kH * kW, Cg)
     products = _scratch.get("matrix", (G, O // G * kH * kW, N, Hq * Wq), np.result_type(w, x))
-    if Hq * Wq >= 256 and Cg >= 16:
-        x_wide = pad(x, ((0, Hq - Hx), (0, Wq - Wx)), out=_scratch.get("input", (N, C, Hq, Wq), x.dtype))
-        np.matmul(taps, x_wide.reshape(N, G, Cg, Hq * Wq), out=products.transpose(2, 0, 1, 3))
-    else:
-        x_wide = channel_major(x, (Hq, Wq)).reshape(G, Cg, N * Hq * Wq)
-        np.matmul(taps, x_wide, out=products.reshape(G, O // G * kH * kW, N * Hq * Wq))
+    with single_threaded_blas():
+        if Hq * Wq >= 256 and Cg >= 16:
+            x_wide = pad(x, ((0, Hq - Hx), (0, Wq - Wx)), out=_scratch.get("input", (N, C, Hq, Wq), x.dtype))
+            np.matmul(taps, x_wide.reshape(N, G, Cg, Hq * Wq), out=products.transpose(2, 0, 1, 3))
+        else:
+            x_wide = channel_major(x, (Hq, Wq)).reshape(G, Cg, N * Hq * Wq)
+            np.matmul(taps, x_wide, out=products.reshape(G, O // G * kH * kW, N * Hq * Wq))
     products = products.reshape(O, kH, kW, N * Hq * Wq)
     # `full`, in phase planes: with stride 1 the one plane is the result, else a scratch buffer
     shape, length = (O, sh, sw, N * Hq * Wq), N * Hq * Wq
-    if sh == sw == 1:
+    if sh == sw == 1 and out is None:
         planes = np.zeros(shape, products.dtype)                      # the one plane is the result: its own memory
     else:
         planes = _scratch.get("planes", shape, products.dtype)
@@ -332,6 +403,6 @@ def correlate_dilated(x, w, spread, padding, dilation, groups):
     full = interleave(planes.reshape(O, sh, sw, N, Hq, Wq)).transpose(1, 0, 2, 3)[:, :, :Hf, :Wf]   # (N, O, Hf, Wf)
     # `full` had padding d(k-1) on each side: change it to `padding` (crop, or zero rows)
     (pt, pb), (pl, pr) = padding
-    return pad(full, ((pt - dh * (kH - 1), pb - dh * (kH - 1)), (pl - dw * (kW - 1), pr - dw * (kW - 1))))
+    return pad(full, ((pt - dh * (kH - 1), pb - dh * (kH - 1)), (pl - dw * (kW - 1), pr - dw * (kW - 1))), out=out)
 
 

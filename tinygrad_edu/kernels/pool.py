@@ -93,9 +93,13 @@ def max_pool2d_scatter(g, argmax, kernel_size, stride, padding, input_size, dila
     """Each window's gradient g[n, c, i, j] added to the element argmax picked (overlapping
     windows add up) -> (N, C, H, W); padding positions are cropped away."""
     (H, W), (ph, pw), (eh, ew) = input_size, padding, extra
-    dx_padded = np.zeros(g.shape[:2] + (H + 2 * ph + eh, W + 2 * pw + ew), g.dtype)
+    Hp, Wp = H + 2 * ph + eh, W + 2 * pw + ew
     # no element in two windows: written once, no add needed
     disjoint = all(s >= d * (k - 1) + 1 for k, s, d in zip(kernel_size, stride, dilation))
+    tiled = disjoint and dilation == (1, 1) and stride == tuple(kernel_size) and (Hp, Wp) == tuple(
+        n * k for n, k in zip(g.shape[2:], kernel_size))                      # ... and every element in one
+    # every element of a tiled input is written below (a 0 or its share of g): no zeros needed first
+    dx_padded = (np.empty if tiled else np.zeros)(g.shape[:2] + (Hp, Wp), g.dtype)
     for k, window_slice in offset_slices(kernel_size, stride, g.shape[2:], dilation):
         if disjoint:
             np.multiply(g, argmax == k, out=dx_padded[window_slice])

@@ -28,7 +28,9 @@ def conv2d_np(x, w, stride, padding, dilation, groups, save=False):
 
     x (N, C_in, H, W) -> zero-pad -> corr with w (C_out, C_in/G, kH, kW) -> y (N, C_out, Ho, Wo).
     Returns (y, residuals): when y will be differentiated (save), its im2col columns, which the
-    weight gradient reuses instead of copying every window of x again."""
+    weight gradient reuses instead of copying every window of x again (only for a batch small
+    enough to be one chunk for the kernels; a big one's columns would cost more memory than
+    making them again, chunk by chunk in cache)."""
     if save:
         return correlate(x, w, stride, padding, dilation, groups, keep_columns=True)
     return correlate(x, w, stride, padding, dilation, groups), None

@@ -3,9 +3,8 @@
 Batched: x (..., m, n) @ y (..., n, p) -> (..., m, p); dx = g @ y^T, dy = x^T @ g. A 1-D operand
 is a row (x) or a column (y) that NumPy drops from the result, so its VJP puts that axis back first.
 """
-import numpy as np
-
 from ..engine import defvjp, primitive
+from ..kernels import linalg as kernels
 from .shape import reshape, transpose
 
 
@@ -14,7 +13,7 @@ def _matmul(x, y):
         raise ValueError(f"matmul: shapes {x.shape} @ {y.shape} do not match: the last axis of the "
                          f"left operand must equal the {'second-to-last' if y.ndim > 1 else 'only'} "
                          f"axis of the right one")
-    return np.matmul(x, y)
+    return kernels.matmul(x, y)                          # np.matmul, on our threads (see kernels.linalg)
 
 
 def _swap(t):

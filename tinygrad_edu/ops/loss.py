@@ -8,7 +8,7 @@ log-softmax 0) with a zero gradient, as in PyTorch.
 """
 import numpy as np
 
-from ..engine import defvjp, primitive
+from ..engine import Tensor, defvjp, is_grad_enabled, primitive
 from .elementwise import exp
 from .reduce import sum_
 from .shape import reshape
@@ -45,18 +45,22 @@ defvjp(softmax_, lambda g, ans, x, axis: ans * (g - sum_(g * ans, axis=axis, kee
        rules=("ans * (g - sum(g * ans))",))
 
 
-def _cross_entropy(logits, target, reduction):
+def _cross_entropy(logits, target, reduction, save=False):
     """-log_softmax(logits)[n, target[n]] = logsumexp(logits[n]) - logits[n, target[n]],
-    reduced by mean, sum or not at all."""
+    reduced by mean, sum or not at all. Residual (save): softmax(logits), which the gradient
+    softmax - onehot needs; it is exp(logits - max) / sum, already half made here."""
     row_max = np.max(logits, axis=1)
     e = logits - row_max[:, None]
     np.exp(e, out=e)
+    sums = np.sum(e, axis=1)
     # (max - the target's logit) first: with logits of 1e4 the small log term must not be added
     # to a large number before the large numbers cancel
-    losses = (row_max - logits[np.arange(len(target)), target]) + np.log(np.sum(e, axis=1))
-    if reduction == "none":
-        return losses
-    return np.asarray(losses.sum() if reduction == "sum" else losses.mean(), logits.dtype)
+    losses = (row_max - logits[np.arange(len(target)), target]) + np.log(sums)
+    if save:
+        e /= sums[:, None]                                   # now softmax(logits)
+    if reduction != "none":
+        losses = np.asarray(losses.sum() if reduction == "sum" else losses.mean(), logits.dtype)
+    return losses, (e if save else None)
 
 
 def _softmax_minus_onehot(logits, target):
@@ -79,12 +83,18 @@ def _softmax_vjp(u, s):
 
 
 def _cross_entropy_vjp(g, ans, logits, target, reduction):
-    """(softmax - onehot) * g / N: the whole Jacobian of log-softmax collapses to this row vector."""
+    """(softmax - onehot) * g / N: the whole Jacobian of log-softmax collapses to this row vector.
+    A first-order backward (no graph to record) starts from the softmax the forward saved."""
     N = logits.shape[0]
     if reduction == "none":
         g = reshape(g, shape=(N, 1))                         # one loss per row
     elif reduction == "mean":
         g = g / N
+    if ans.saved is not None and not is_grad_enabled():
+        p, ans.saved = ans.saved, None                       # softmax(logits), used once, here:
+        p[np.arange(N), target.data] -= 1                    # the residual becomes the gradient
+        p *= g.data
+        return Tensor(p)
     return softmax_minus_onehot(logits, target) * g
 
 
@@ -98,6 +108,6 @@ def _cross_entropy_rules(i, t):
             "none": "(softmax(logits) - onehot(target)) * g[:, None]"}[reduction]
 
 
-cross_entropy_ = primitive(_cross_entropy, "cross_entropy")
+cross_entropy_ = primitive(_cross_entropy, "cross_entropy", saves=True)
 defvjp(cross_entropy_, _cross_entropy_vjp, None,             # class indices have no gradient
        rules=_cross_entropy_rules)
