@@ -1,1 +1,2 @@
-"""Training: the loop behind `tinygrad-edu train` (loop), checkpoints, and the plots a run writes."""
+"""Training: the loop behind `tinygrad-edu train` (loop), atomic checkpoints, the plots a run
+writes, and health (per-layer gradient and update statistics, plain-words warnings)."""

@@ -1,4 +1,4 @@
-"""Drawing the recorded graph, in three steps, one module each:
+"""Drawing the recorded graph, in three steps, one module each (and a fourth for stepping):
 
     graph.py    the walk over the graph (forward or backward), names, VJP rule texts, folding
     dot.py      DOT text: labels, colours, scope boxes, legend; short forms of shapes and values
