@@ -43,7 +43,7 @@ N_CLASSES = 10
 
 
 def init_params(model="seed", rng=None, dtype=np.float32):
-    """A fresh dict of parameters for `model` ("seed" or "wide"), in layer order.
+    """A fresh dict of parameters for `model` (a name in ARCHITECTURES), in layer order.
 
     rng: a numpy.random.Generator or an int seed (the same seed gives the same parameters)."""
     if model not in ARCHITECTURES:
@@ -77,7 +77,7 @@ def param_shapes(model="seed"):
 
 
 def model_name(params):
-    """Which architecture a params dict is ("seed" or "wide"), read off its shapes."""
+    """Which architecture (a name in ARCHITECTURES) a params dict is, read off its shapes."""
     for name in ARCHITECTURES:
         if {k: tuple(v.shape) for k, v in params.items()} == param_shapes(name):
             return name
