@@ -497,7 +497,7 @@ Tensor.T = property(lambda a: transpose(a, axes=None))
 
 
 # ==============================================================================================
-# Added for issue 15: the ops every CNN/MLP tutorial uses, with PyTorch's signatures
+# The ops every CNN/MLP tutorial uses, with PyTorch's signatures
 # (primitives in ops/elementwise, reduce, shape, pool, norm; the rest composed here from
 # differentiable ops, which need no VJP of their own)
 # ==============================================================================================

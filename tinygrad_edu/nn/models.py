@@ -133,7 +133,7 @@ def loss_fn(params, x, y, training=False, rng=None):
 
 
 # ==============================================================================================
-# Functional building blocks (issue 15): a conv-BN-ReLU block and an MLP with dropout, and the
+# Functional building blocks: a conv-BN-ReLU block and an MLP with dropout, and the
 # "bn" model made of them
 # ==============================================================================================
 def is_buffer(name):

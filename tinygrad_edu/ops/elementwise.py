@@ -116,7 +116,7 @@ def sign(x):
 
 
 # ==============================================================================================
-# Added for issue 15: more elementwise ops (PyTorch's gradient conventions at kinks and ties)
+# More elementwise ops (PyTorch's gradient conventions at kinks and ties)
 # ==============================================================================================
 minimum = primitive(np.minimum, "minimum")
 defvjp(minimum, lambda g, ans, x, y: g * _tie_share(y, x, g.dtype),      # x gets it where x < y

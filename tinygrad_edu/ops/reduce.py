@@ -61,7 +61,7 @@ defvjp(max_, lambda g, ans, x, axis=None, keepdims=False:
 
 
 # ==============================================================================================
-# Added for issue 15: min and cumsum
+# min and cumsum
 # ==============================================================================================
 def _min_share(x, ans, axis):
     """As _max_share, for the minima."""

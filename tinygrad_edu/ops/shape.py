@@ -72,7 +72,7 @@ defvjp_argnum(stack_, lambda i, g, ans, *xs, axis: getitem(g, index=(slice(None)
 
 
 # ==============================================================================================
-# Added for issue 15: flip and pad (the other new shape ops are compositions in functional.py)
+# flip and pad (the other new shape ops are compositions in functional.py)
 # ==============================================================================================
 flip = primitive(lambda x, axes: np.flip(x, axes), "flip")
 defvjp(flip, lambda g, ans, x, axes: flip(g, axes=axes), rules=("flip g back",))
