@@ -14,21 +14,13 @@ import os
 import sys
 
 
-def _arg(name, default):
-    return sys.argv[sys.argv.index(name) + 1] if name in sys.argv[:-1] else default
-
-
-THREADS = _arg("--threads", "2")
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):   # read at numpy's import
-    os.environ[_var] = THREADS
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+# bench_table, imported first, sets BLAS's thread count from --threads (read when NumPy loads)
+# and finds the package
+from bench_table import THREADS, compare, measure_memory, openblas_kernels  # noqa: E402
 
 import numpy as np  # noqa: E402
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-if not os.environ.get("PYTHONPATH"):
-    sys.path.insert(0, os.path.join(HERE, ".."))
-sys.path.insert(0, HERE)
-from bench_table import compare, measure_memory, openblas_kernels  # noqa: E402
 
 BATCHES = [1, 4, 16, 64, 128, 256, 512]
 SIDES = {"lenet": [28, 36, 44, 60], "cnn32": [16, 32, 48, 64]}
