@@ -123,7 +123,16 @@ def test_sgd_with_momentum_steps_match_torch_optim(model, dtype, torch, digits):
     dropout = OurDropoutMasks(net, torch)
     ours = optim.SGD(models.trainable(params), lr=0.05, momentum=0.9, weight_decay=1e-3)
     theirs = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9, weight_decay=1e-3)
-    for step, batch in enumerate((slice(0, 16), slice(16, 32), slice(32, 48))):  # steps 2+ use momentum
+    for step in _steps_both(params, net, ours, theirs, dropout, x, y, (slice(0, 16), slice(16, 32), slice(32, 48)),
+                            torch):                                                 # steps 2+ use momentum
+        for name, p in net.named_parameters():
+            close(params[name], p, dtype, f"{name} after step {step + 1}")
+        buffers_match(params, net, dtype, f"after step {step + 1}")
+
+
+def _steps_both(params, net, ours, theirs, dropout, x, y, batches, torch):
+    """One training step of each framework per batch, with the same dropout masks; yields the step."""
+    for step, batch in enumerate(batches):
         dropout.seed = step
         ours.zero_grad()
         models.loss_fn(params, Tensor(x[batch]), y[batch], training=True, rng=step).backward()
@@ -131,9 +140,7 @@ def test_sgd_with_momentum_steps_match_torch_optim(model, dtype, torch, digits):
         theirs.zero_grad()
         torch.nn.functional.cross_entropy(net(torch.from_numpy(x[batch])), torch.from_numpy(y[batch])).backward()
         theirs.step()
-        for name, p in net.named_parameters():
-            close(params[name], p, dtype, f"{name} after step {step + 1}")
-        buffers_match(params, net, dtype, f"after step {step + 1}")
+        yield step
 
 
 @pytest.mark.parametrize("model", MODELS)
@@ -142,14 +149,8 @@ def test_adam_steps_match_torch_optim(model, torch, digits):
     params, net = both(model, np.float64, torch, seed=2)
     dropout = OurDropoutMasks(net, torch)
     ours, theirs = optim.Adam(models.trainable(params), lr=1e-3), torch.optim.Adam(net.parameters(), lr=1e-3)
-    for step, batch in enumerate((slice(0, 24), slice(24, 48))):
-        dropout.seed = step
-        ours.zero_grad()
-        models.loss_fn(params, Tensor(x[batch]), y[batch], training=True, rng=step).backward()
-        ours.step()
-        theirs.zero_grad()
-        torch.nn.functional.cross_entropy(net(torch.from_numpy(x[batch])), torch.from_numpy(y[batch])).backward()
-        theirs.step()
+    for _ in _steps_both(params, net, ours, theirs, dropout, x, y, (slice(0, 24), slice(24, 48)), torch):
+        pass
     for name, p in net.named_parameters():
         close(params[name], p, np.float64, name)
     buffers_match(params, net, np.float64, "after 2 steps")
