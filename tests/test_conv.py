@@ -333,8 +333,9 @@ LAYOUT_CASES = [
     ((2, 4, 9, 10), (64, 2, 3, 3), dict(stride=(2, 1), padding=1, groups=2)),     # one product for the batch
     ((2, 4, 5, 40), (64, 4, 3, 3), dict(stride=1, padding=(0, 1))),              # the same, no groups
     ((1, 2, 5, 40), (3, 2, 3, 3), dict(stride=1, padding=1)),                    # a product per image
-    ((2, 4, 17, 18), (32, 2, 3, 3), dict(stride=1, padding=1, groups=2)),        # input-gradient per image
+    ((2, 4, 17, 18), (32, 2, 3, 3), dict(stride=1, padding=1, groups=2)),        # input-gradient for the batch
     ((1, 2, 33, 34), (16, 2, 3, 2), dict(stride=2, padding=(1, 0), dilation=(1, 2))),   # the same, stride 2
+    ((1, 2, 40, 34), (16, 2, 3, 2), dict(stride=1, padding=1)),                  # input-gradient per image: big
 ]
 
 
