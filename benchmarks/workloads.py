@@ -23,7 +23,7 @@ CONV_SHAPES = {  # name: (x shape, w shape, stride, padding)
     "conv3x3_s2": ((32, 64, 16, 16), (128, 64, 3, 3), 2, 1),
 }
 ALIASES = {"lenet10": "lenet:10:28", "lenet64": "lenet:64:28", "lenet256": "lenet:256:28",
-           "wide64": "wide:64:28", "cnn32_64": "cnn32:64:32", "cnn32_256": "cnn32:256:32",
+           "wide64": "wide:64:28", "cnn32": "cnn32:64:32", "cnn32_64": "cnn32:64:32", "cnn32_256": "cnn32:256:32",
            "ce10": "ce:256:10", "ce1000": "ce:256:1000"}
 CNN32 = (3, 32, 64)        # input channels, conv1 filters, conv2 filters; then fc to 10 classes
 

@@ -25,12 +25,12 @@ def test_an_error_in_a_chunk_reaches_the_caller():
 
 
 def test_a_big_batch_is_split_into_chunks():
-    # 16 images whose im2col columns take 590 KB each: as many per chunk as fit in CHUNK_BYTES,
-    # the batch split evenly
+    # 16 images whose im2col columns take 590 KB each: as many per chunk as fit in CHUNK_BYTES
+    # (7: three chunks), the batch split evenly into an even number of chunks (four)
     per_chunk = conv_kernels.CHUNK_BYTES // (144 * 1024 * 4)
     parts = conv_kernels.batch_chunks(16, 144 * 1024 * 4, 2 * 16 * 144 * 1024)
     sizes = [stop - start for start, stop in parts]
-    assert len(parts) == -(-16 // per_chunk) and sum(sizes) == 16 and max(sizes) - min(sizes) <= 1
+    assert per_chunk == 7 and len(parts) == 4 and sizes == [4, 4, 4, 4]
     assert [start for start, _ in parts[1:]] == [stop for _, stop in parts[:-1]]
     assert len(conv_kernels.batch_chunks(10, 25 * 576 * 4, 2 * 3 * 25 * 576)) == 1   # a small conv: one
 
