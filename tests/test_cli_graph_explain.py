@@ -55,7 +55,7 @@ def test_bad_argument_values_are_refused_by_the_parser(capsys):
 def test_graph_writes_svg_and_png(tmp_path, capsys):
     svg = tmp_path / "graph.svg"
     assert main(["graph", "--model", "seed", "--out", str(svg)]) == 0
-    assert "forward graph: 19 ops, 10 leaves" in capsys.readouterr().out
+    assert "forward graph: 15 ops, 10 leaves" in capsys.readouterr().out
     texts = [t.text for t in ET.parse(svg).getroot().iter("{http://www.w3.org/2000/svg}text")]
     assert "conv2d stride=1 pad=0" in texts and "(10, 6, 8, 8) float32" in texts
     png = tmp_path / "sub" / "graph_backward.png"

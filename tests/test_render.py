@@ -63,7 +63,7 @@ def graphs():
         "backward": (tg.draw_graph(loss, backward=True),
                      ["seed: dloss/dloss = 1", "conv2.weight.grad", "max_pool2d d/dx: route g to each window's first max (overlaps add)"]),
         "folded": (tg.draw_graph(loss, backward=True, max_nodes=12), ["conv1", "nodes folded"]),
-        "stepped": (tg.draw_graph(loss, step=4), ["step 4 of 27: matmul (in fc2) applies its VJPs d/dx, d/dy",
+        "stepped": (tg.draw_graph(loss, step=4), ["step 4 of 23: matmul (in fc2) applies its VJPs d/dx, d/dy",
                                                   "matmul d/dy: x^T @ g"]),
         "values": (tg.draw_graph(loss, show_values=True), ["images", "value min +0"]),
     }
@@ -138,11 +138,11 @@ def test_step_frames_and_their_page_through_graphviz_pure(no_dot, tmp_path):
     loss = seed_loss(batch=1)
     paths = write_steps(loss, tmp_path / "steps")
     frames = sorted((tmp_path / "steps").glob("step_*.svg"))
-    assert len(frames) == 27 == len(paths) - 1 == tg.draw_graph(loss, backward=True).steps
-    assert "step 27 of 27: conv1.weight.grad receives its gradient" in svg_texts(frames[-1].read_bytes())
+    assert len(frames) == 23 == len(paths) - 1 == tg.draw_graph(loss, backward=True).steps
+    assert "step 23 of 23: conv1.weight.grad receives its gradient" in svg_texts(frames[-1].read_bytes())
     page = paths[-1].read_text()
     # self-contained: every frame inline, no file, script or style fetched from anywhere
-    assert page.count("<svg") == 27 and "<?xml" not in page
+    assert page.count("<svg") == 23 and "<?xml" not in page
     assert "src=" not in page and "<link" not in page and "http://" not in page.replace(
         'xmlns="http://www.w3.org/2000/svg"', "").replace('xmlns:xlink="http://www.w3.org/1999/xlink"', "")
     assert "ArrowRight" in page and "ArrowLeft" in page
@@ -180,7 +180,7 @@ def test_cli_steps_and_values_without_dot(tmp_path):
                              "--steps", "frames", "--values", "--out", "g.png"], cwd=tmp_path, env=env,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    assert "wrote 27 frames of backward" in result.stdout and "wrote g.png" in result.stdout
+    assert "wrote 23 frames of backward" in result.stdout and "wrote g.png" in result.stdout
     assert (tmp_path / "frames" / "index.html").exists() and png_size((tmp_path / "g.png").read_bytes())[1] > 1000
 
 
@@ -214,4 +214,4 @@ def test_pdf_and_jupyter_through_the_system_dot(tmp_path):
     assert graph.pipe("pdf").startswith(b"%PDF")
     assert "<svg" in graph._repr_mimebundle_()["image/svg+xml"]
     frames = write_steps(seed_loss(batch=1), tmp_path / "steps")
-    assert len(frames) == 28
+    assert len(frames) == 24

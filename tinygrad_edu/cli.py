@@ -302,7 +302,7 @@ def run_graph(args):
             out.write_bytes(graph.pipe(format=fmt))
     except RenderError as error:
         raise CommandError(f"graph: {error}") from None
-    caption = graph.captions[0].split(" (")[0]      # e.g. 'forward graph: 19 ops, 10 leaves'
+    caption = graph.captions[0].split(" (")[0]      # e.g. 'forward graph: 15 ops, 10 leaves'
     print(f"wrote {out}  ({caption}; model {args.model}, batch {args.batch})")
     return 0
 

@@ -159,8 +159,8 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     padding = conv_padding(padding, (kH, kW), stride, dilation, op)
     _check_kernel_fits(x.shape, padding, (kH, kW), dilation, op)
     bias = _check_bias(bias, C_out, op, "output channel")
-    y = _conv.conv2d(x, weight, stride=stride, padding=padding, dilation=dilation, groups=groups)
-    return _add_channel_bias(y, bias)
+    inputs = (x, weight) if bias is None else (x, weight, bias)      # the bias is added inside the op
+    return _conv.conv2d(*inputs, stride=stride, padding=padding, dilation=dilation, groups=groups)
 
 
 def conv_padding(padding, kernel, stride, dilation, op):

@@ -13,27 +13,36 @@ The three conv primitives close over each other's VJPs, so gradients of gradient
 
 Each is linear in each argument, so the VJP of any of them is one of the three again.
 """
+import numpy as np
+
 from ..engine import Tensor, defvjp, is_grad_enabled, primitive
 from ..kernels.conv import correlate, correlate_over_batch, dilated, flip_transpose
 from ..kernels.conv import release_scratch  # noqa: F401 (docs/api.md names tinygrad_edu.conv.release_scratch)
+from .reduce import sum_
 
 
 # ==============================================================================================
 # The formulas
 # ==============================================================================================
-def conv2d_np(x, w, stride, padding, dilation, groups, save=False):
-    """The forward pass, a correlation:
+def conv2d_np(x, w, b=None, *, stride, padding, dilation, groups, save=False):
+    """The forward pass, a correlation, plus a bias per output channel:
 
-        y[n, o, i, j] = sum_{c,a,b} x_padded[n, c, i*sh + a*dh, j*sw + b*dw] * w[o, c, a, b]
+        y[n, o, i, j] = sum_{c,a,b} x_padded[n, c, i*sh + a*dh, j*sw + b*dw] * w[o, c, a, b]  + b[o]
 
     x (N, C_in, H, W) -> zero-pad -> corr with w (C_out, C_in/G, kH, kW) -> y (N, C_out, Ho, Wo).
+    The bias is added into the fresh y (as PyTorch's conv does), so no second activation-sized
+    array is made, or held by the graph, for it.
     Returns (y, residuals): when y will be differentiated (save), its im2col columns, which the
     weight gradient reuses instead of copying every window of x again (only for a batch small
     enough to be one chunk for the kernels; a big one's columns would cost more memory than
     making them again, chunk by chunk in cache)."""
+    y, columns = correlate(x, w, stride, padding, dilation, groups, keep_columns=save), None
     if save:
-        return correlate(x, w, stride, padding, dilation, groups, keep_columns=True)
-    return correlate(x, w, stride, padding, dilation, groups), None
+        y, columns = y
+    if b is not None:
+        b = b.reshape(1, -1, 1, 1)
+        y = y + b if np.result_type(y, b) != y.dtype else np.add(y, b, out=y)
+    return y, columns
 
 
 def conv2d_input_grad_np(g, w, stride, padding, dilation, groups, output_padding):
@@ -96,7 +105,7 @@ conv_transpose2d = primitive(conv2d_input_grad_np, "conv_transpose2d")  # one op
 conv2d_weight_grad = primitive(conv2d_weight_grad_np, "conv2d_weight_grad")
 
 
-def _conv2d_weight_vjp(g, ans, x, w, stride, padding, dilation, groups):
+def _conv2d_weight_vjp(g, ans, x, w, b=None, *, stride, padding, dilation, groups):
     """conv2d_weight_grad(x, g); a first-order backward (no graph to record) computes it straight
     from the im2col columns the forward pass saved (`ans.saved`, while the engine keeps them)."""
     params = dict(kernel_size=w.shape[2:], stride=stride, padding=padding, dilation=dilation, groups=groups)
@@ -109,6 +118,8 @@ def _conv2d_rules(i, t):
     """conv2d's VJPs as text; the second line is the recipe with this op's own numbers."""
     x, w = t.inputs[:2]
     stride, padding, dilation, groups = (t.params[k] for k in ("stride", "padding", "dilation", "groups"))
+    if i == 2:
+        return ["sum g over (N, H, W): the bias is added at every pixel of every image", f"{t.shape} -> {w.shape[:1]}"]
     if i == 1:
         return ["corr(x, g) over swapped (N, C) axes, stride -> dilation",
                 f"x as {(x.shape[1], x.shape[0]) + x.shape[2:]}, g as kernel -> {w.shape}"]
@@ -127,12 +138,15 @@ def _one_or_pair(values):
     return str(values[0]) if len(set(values)) == 1 else str(values)
 
 
-# conv2d: dx is the transposed convolution of the delta, dw the correlation of x with the delta.
+# conv2d: dx is the transposed convolution of the delta, dw the correlation of x with the delta,
+# db the delta summed over everything but its channel axis.
 defvjp(conv2d,
-       lambda g, ans, x, w, stride, padding, dilation, groups:
+       lambda g, ans, x, w, b=None, *, stride, padding, dilation, groups:
            conv_transpose2d(g, w, stride=stride, padding=padding, dilation=dilation, groups=groups,
                             output_padding=_output_padding(x, w, g, stride, padding, dilation)),
-       _conv2d_weight_vjp, rules=_conv2d_rules)
+       _conv2d_weight_vjp,
+       lambda g, ans, x, w, b, *, stride, padding, dilation, groups: sum_(g, axis=(0, 2, 3)),
+       rules=_conv2d_rules)
 
 # conv_transpose2d(g, w) = A_w^T g, where A_w is conv2d with w. Its adjoint in g is A_w itself
 # (conv2d); in w, <u, A_w^T g> = <A_w u, g>, whose w-gradient is conv2d_weight_grad(u, g).
