@@ -136,3 +136,20 @@ def run_chunks(work, n_chunks):
 def chunks(n, per_chunk):
     """[(start, stop)] covering range(n) in pieces of `per_chunk` (the last may be shorter)."""
     return [(i, min(i + per_chunk, n)) for i in range(0, n, per_chunk)]
+
+
+SPLIT_ELEMENTS = 1 << 18        # below this, an elementwise pass is over before a hand-off pays
+
+
+def over_batch(work, n, elements):
+    """work(start, stop) over pieces of range(n) (an array's first axis, the batch) that together
+    cover it once, two pieces per thread on our pool when the arrays are big (`elements`), else
+    work(0, n) on the calling thread. For elementwise work and per-image work (pooling windows),
+    where each piece writes its own slice of the result: NumPy runs such a pass on one core
+    while PyTorch's runs on all, and the results do not depend on the pieces."""
+    pieces = min(n, 2 * threads()) if elements >= SPLIT_ELEMENTS else 1
+    if pieces <= 1:
+        work(0, n)
+        return
+    parts = chunks(n, -(-n // pieces))
+    run_chunks(lambda i: work(*parts[i]), len(parts))

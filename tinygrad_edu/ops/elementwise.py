@@ -9,6 +9,7 @@ import numpy as np
 import scipy.special
 
 from ..engine import Tensor, defvjp, primitive
+from ..kernels import elementwise as kernels
 
 # ---- two inputs (broadcast together) ----------------------------------------------------------
 add = primitive(np.add, "add")
@@ -103,8 +104,11 @@ defvjp(tanh, lambda g, ans, x: g * (1 - ans * ans), rules=("g * (1 - ans^2)",))
 sigmoid = primitive(scipy.special.expit, "sigmoid")            # stable for large |x|
 defvjp(sigmoid, lambda g, ans, x: g * ans * (1 - ans), rules=("g * ans * (1 - ans)",))
 
-relu = primitive(lambda x: np.maximum(x, 0), "relu")
-defvjp(relu, lambda g, ans, x: g * (ans > 0), rules=("g * (ans > 0)",))   # the kink at 0 gets slope 0
+relu = primitive(kernels.relu, "relu")
+relu_grad = primitive(kernels.relu_grad, "relu_grad")              # g * (ans > 0), in one pass
+defvjp(relu, lambda g, ans, x: relu_grad(g, ans), rules=("g * (ans > 0)",))   # the kink at 0 gets slope 0
+# relu_grad is linear in g (the same mask again); the mask is flat in ans: no gradient there
+defvjp(relu_grad, lambda u, out, g, ans: relu_grad(u, ans), None, rules=("u * (ans > 0)", "(none: a mask)"))
 
 absolute = primitive(np.abs, "abs")
 defvjp(absolute, lambda g, ans, x: g * sign(x), rules=("g * sign(x)",))
