@@ -259,7 +259,7 @@ def _lift_all(args):
     for a in args:
         if isinstance(a, Tensor) and (like is None or like.data.dtype.kind != "f"):
             like = a
-    return tuple(_lift(a, like) for a in args)
+    return tuple([a if isinstance(a, Tensor) else _lift(a, like) for a in args])
 
 
 def _shape_error(prim, inputs, error):
