@@ -382,8 +382,9 @@ def topological_order(roots, grad_only=True):
         visited.add(id(t))
         stack.append((t, True))
         if t._ctx is not None:
-            stack.extend((x, False) for x in reversed(t._ctx[1])
-                         if id(x) not in visited and (x.requires_grad or not grad_only))
+            for x in reversed(t._ctx[1]):
+                if id(x) not in visited and (x.requires_grad or not grad_only):
+                    stack.append((x, False))
     return order
 
 
