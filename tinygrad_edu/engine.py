@@ -426,7 +426,12 @@ def _backprop(roots, root_grads, create_graph, want):
                     gx = _fit_gradient(gx, x, prim)
                 if check_finite:
                     _anomaly_gradient(gx, i, t, g)
-                grads[id(x)] = grads[id(x)] + gx if id(x) in grads else gx
+                key = id(x)
+                before = grads.get(key)
+                if before is not None:   # x is used more than once: its gradients add up. Only
+                    # create_graph records the sum; else it is NumPy's (an op costs more on small arrays)
+                    gx = before + gx if create_graph else _wrap(np.asarray(before.data + gx.data))
+                grads[key] = gx
             t.saved = None        # the residuals have served: free them (a second backward recomputes)
     finally:
         _State.grad_enabled, _State.anomaly = previous, check_finite
