@@ -226,7 +226,9 @@ def _shape_arg(shape):
 def _wrap(array):
     """A new Tensor around an ndarray, with none of __init__'s checks (for the per-op hot path)."""
     t = Tensor.__new__(Tensor)
-    t.data, t.grad, t.requires_grad, t.name, t._ctx, t._retain_grad, t.saved = array, None, False, None, None, False, None
+    t.data = array
+    t.grad = t.name = t._ctx = t.saved = None
+    t.requires_grad = t._retain_grad = False
     return t
 
 
