@@ -257,6 +257,8 @@ def _lift(value, like):
 def _lift_all(args):
     """Constants among an op's inputs as Tensors; a Python scalar takes its dtype from the first
     floating-point Tensor input (else the first Tensor), as NumPy would."""
+    if len(args) == 2 and args[0].__class__ is Tensor:     # x * 0.5: the common case, in short
+        return args[0], _lift(args[1], args[0])
     like = None
     for a in args:
         if isinstance(a, Tensor) and (like is None or like.data.dtype.kind != "f"):
