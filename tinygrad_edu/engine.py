@@ -226,7 +226,9 @@ def _shape_arg(shape):
 def _wrap(array):
     """A new Tensor around an ndarray, with none of __init__'s checks (for the per-op hot path)."""
     t = Tensor.__new__(Tensor)
-    t.data, t.grad, t.requires_grad, t.name, t._ctx, t._retain_grad, t.saved = array, None, False, None, None, False, None
+    t.data = array
+    t.grad = t.name = t._ctx = t.saved = None
+    t.requires_grad = t._retain_grad = False
     return t
 
 
@@ -255,11 +257,13 @@ def _lift(value, like):
 def _lift_all(args):
     """Constants among an op's inputs as Tensors; a Python scalar takes its dtype from the first
     floating-point Tensor input (else the first Tensor), as NumPy would."""
+    if len(args) == 2 and args[0].__class__ is Tensor:     # x * 0.5: the common case, in short
+        return args[0], _lift(args[1], args[0])
     like = None
     for a in args:
         if isinstance(a, Tensor) and (like is None or like.data.dtype.kind != "f"):
             like = a
-    return tuple(_lift(a, like) for a in args)
+    return tuple([a if isinstance(a, Tensor) else _lift(a, like) for a in args])
 
 
 def _shape_error(prim, inputs, error):
@@ -302,6 +306,12 @@ def primitive(fn, name=None, saves=False):
         try:
             if saves:
                 out, residuals = fn(*[t.data for t in inputs], save=record, **params)
+            # the two most common calls spelled out (x * y, x + 0.5; tanh(x)): on small arrays,
+            # unpacking *args and **params costs about as much as NumPy's arithmetic
+            elif len(inputs) == 2 and not params:
+                out = fn(inputs[0].data, inputs[1].data)
+            elif len(inputs) == 1 and not params:
+                out = fn(inputs[0].data)
             else:
                 out = fn(*[t.data for t in inputs], **params)
         except ValueError as e:  # NumPy's shape errors, told with the op's name and input shapes
@@ -382,8 +392,9 @@ def topological_order(roots, grad_only=True):
         visited.add(id(t))
         stack.append((t, True))
         if t._ctx is not None:
-            stack.extend((x, False) for x in reversed(t._ctx[1])
-                         if id(x) not in visited and (x.requires_grad or not grad_only))
+            for x in reversed(t._ctx[1]):
+                if id(x) not in visited and (x.requires_grad or not grad_only):
+                    stack.append((x, False))
     return order
 
 
@@ -425,7 +436,12 @@ def _backprop(roots, root_grads, create_graph, want):
                     gx = _fit_gradient(gx, x, prim)
                 if check_finite:
                     _anomaly_gradient(gx, i, t, g)
-                grads[id(x)] = grads[id(x)] + gx if id(x) in grads else gx
+                key = id(x)
+                before = grads.get(key)
+                if before is not None:   # x is used more than once: its gradients add up. Only
+                    # create_graph records the sum; else it is NumPy's (an op costs more on small arrays)
+                    gx = before + gx if create_graph else _wrap(np.asarray(before.data + gx.data))
+                grads[key] = gx
             t.saved = None        # the residuals have served: free them (a second backward recomputes)
     finally:
         _State.grad_enabled, _State.anomaly = previous, check_finite
