@@ -3,11 +3,13 @@
 Layouts are PyTorch's (N, C, H, W); `kernel_size`, `stride`, `padding` and `dilation` are pairs.
 `extra` is a pair of rows/columns added at the bottom/right beyond the padding, so that
 ceil_mode's last, partial windows fit; they count as padding (-inf for max, never in the
-divisor for avg, as in PyTorch).
+divisor for avg, as in PyTorch). Max pooling and its routing run in pieces of the batch on our
+threads when the activation is big (kernels.parallel.over_batch): each image's windows are its own.
 """
 import numpy as np
 
 from .conv import conv_output_size, pad
+from .parallel import over_batch
 
 # A pooling window is read through kH*kW strided slices of the padded input, one per kernel
 # offset (a, b): slice (a, b) holds, for every output pixel (i, j), the input x_padded[i*sh + a*dh,
@@ -50,11 +52,16 @@ def _crop_pairs(padding, extra):
 
 def max_pool2d(x, kernel_size, stride, padding, dilation=(1, 1), extra=(0, 0)):
     """y[n, c, i, j] = max over the window of x padded with -inf."""
-    x_padded = pad(x, padding_pairs(padding, extra), value=-np.inf)
-    out_size = pool_out_size(x.shape[2:], kernel_size, stride, padding, dilation, extra)
-    out = None
-    for _, window_slice in offset_slices(kernel_size, stride, out_size, dilation):
-        out = x_padded[window_slice].copy() if out is None else np.maximum(out, x_padded[window_slice], out=out)
+    out = np.empty(x.shape[:2] + pool_out_size(x.shape[2:], kernel_size, stride, padding, dilation, extra), x.dtype)
+
+    def part(start, stop):                                # images start:stop (see over_batch)
+        x_padded, y = pad(x[start:stop], padding_pairs(padding, extra), value=-np.inf), out[start:stop]
+        for k, window_slice in offset_slices(kernel_size, stride, out.shape[2:], dilation):
+            if k == 0:
+                np.copyto(y, x_padded[window_slice])
+            else:
+                np.maximum(y, x_padded[window_slice], out=y)
+    over_batch(part, len(x), x.size)
     return out
 
 
@@ -62,20 +69,24 @@ def first_max_offset(x, ans, kernel_size, stride, padding, dilation=(1, 1), extr
     """For each window, the offset a*kW + b of its first maximal element in row-major order:
     the one element that receives the window's gradient (PyTorch's rule). A window holding a NaN
     has the maximum NaN, which equals nothing: its gradient goes to its last NaN, as in PyTorch."""
-    x_padded = pad(x, padding_pairs(padding, extra), value=-np.inf)
     argmax = np.zeros(ans.shape, np.int16)
-    unclaimed = np.ones(ans.shape, bool)                  # windows whose first maximum is still ahead
-    is_first_max = np.empty(ans.shape, bool)
-    for k, window_slice in offset_slices(kernel_size, stride, ans.shape[2:], dilation):
-        np.equal(x_padded[window_slice], ans, out=is_first_max)
-        is_first_max &= unclaimed
-        unclaimed ^= is_first_max
-        argmax += is_first_max * np.int16(k)
-    if unclaimed.any():                                   # NaN windows: rare, so a second pass
-        for k, window_slice in reversed(list(offset_slices(kernel_size, stride, ans.shape[2:], dilation))):
-            is_last_nan = np.isnan(x_padded[window_slice]) & unclaimed
-            unclaimed ^= is_last_nan
-            argmax += is_last_nan * np.int16(k)
+
+    def part(start, stop):                                # images start:stop (see over_batch)
+        x_padded = pad(x[start:stop], padding_pairs(padding, extra), value=-np.inf)
+        best, chosen = ans[start:stop], argmax[start:stop]
+        unclaimed = np.ones(best.shape, bool)             # windows whose first maximum is still ahead
+        is_first_max = np.empty(best.shape, bool)
+        for k, window_slice in offset_slices(kernel_size, stride, ans.shape[2:], dilation):
+            np.equal(x_padded[window_slice], best, out=is_first_max)
+            is_first_max &= unclaimed
+            unclaimed ^= is_first_max
+            chosen += is_first_max * np.int16(k)
+        if unclaimed.any():                               # NaN windows: rare, so a second pass
+            for k, window_slice in reversed(list(offset_slices(kernel_size, stride, ans.shape[2:], dilation))):
+                is_last_nan = np.isnan(x_padded[window_slice]) & unclaimed
+                unclaimed ^= is_last_nan
+                chosen += is_last_nan * np.int16(k)
+    over_batch(part, len(x), x.size)
     return argmax
 
 
@@ -100,11 +111,15 @@ def max_pool2d_scatter(g, argmax, kernel_size, stride, padding, input_size, dila
         n * k for n, k in zip(g.shape[2:], kernel_size))                      # ... and every element in one
     # every element of a tiled input is written below (a 0 or its share of g): no zeros needed first
     dx_padded = (np.empty if tiled else np.zeros)(g.shape[:2] + (Hp, Wp), g.dtype)
-    for k, window_slice in offset_slices(kernel_size, stride, g.shape[2:], dilation):
-        if disjoint:
-            np.multiply(g, argmax == k, out=dx_padded[window_slice])
-        else:
-            dx_padded[window_slice] += g * (argmax == k)
+
+    def part(start, stop):                                # images start:stop (see over_batch)
+        share, chosen, dx = g[start:stop], argmax[start:stop], dx_padded[start:stop]
+        for k, window_slice in offset_slices(kernel_size, stride, g.shape[2:], dilation):
+            if disjoint:
+                np.multiply(share, chosen == k, out=dx[window_slice])
+            else:
+                dx[window_slice] += share * (chosen == k)
+    over_batch(part, len(g), dx_padded.size)
     return pad(dx_padded, _crop_pairs(padding, extra))
 
 
