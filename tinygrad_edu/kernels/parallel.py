@@ -138,16 +138,18 @@ def chunks(n, per_chunk):
     return [(i, min(i + per_chunk, n)) for i in range(0, n, per_chunk)]
 
 
-SPLIT_ELEMENTS = 1 << 18        # below this, an elementwise pass is over before a hand-off pays
+SPLIT_WORK = 1 << 19            # numbers touched: below this, a pass is over before a hand-off pays
 
 
-def over_batch(work, n, elements):
+def over_batch(work, n, touched):
     """work(start, stop) over pieces of range(n) (an array's first axis, the batch) that together
-    cover it once, two pieces per thread on our pool when the arrays are big (`elements`), else
-    work(0, n) on the calling thread. For elementwise work and per-image work (pooling windows),
-    where each piece writes its own slice of the result: NumPy runs such a pass on one core
-    while PyTorch's runs on all, and the results do not depend on the pieces."""
-    pieces = min(n, 2 * threads()) if elements >= SPLIT_ELEMENTS else 1
+    cover it once, a piece per thread on our pool when the work is big, else work(0, n) on the
+    calling thread. `touched`: how many numbers the work reads and writes, each pass counted
+    (a measure of its time; waking a pool thread costs tens of microseconds here). For
+    elementwise and per-image (or per-row) work, where each piece writes its own slice of the
+    result: NumPy runs such a pass on one core while PyTorch's runs on all, and the results do
+    not depend on the pieces."""
+    pieces = min(n, threads()) if touched >= SPLIT_WORK else 1
     if pieces <= 1:
         work(0, n)
         return

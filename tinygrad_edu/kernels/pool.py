@@ -61,7 +61,7 @@ def max_pool2d(x, kernel_size, stride, padding, dilation=(1, 1), extra=(0, 0)):
                 np.copyto(y, x_padded[window_slice])
             else:
                 np.maximum(y, x_padded[window_slice], out=y)
-    over_batch(part, len(x), x.size)
+    over_batch(part, len(x), 2 * x.size)
     return out
 
 
@@ -86,7 +86,7 @@ def first_max_offset(x, ans, kernel_size, stride, padding, dilation=(1, 1), extr
                 is_last_nan = np.isnan(x_padded[window_slice]) & unclaimed
                 unclaimed ^= is_last_nan
                 chosen += is_last_nan * np.int16(k)
-    over_batch(part, len(x), x.size)
+    over_batch(part, len(x), 2 * x.size)
     return argmax
 
 
@@ -119,7 +119,7 @@ def max_pool2d_scatter(g, argmax, kernel_size, stride, padding, input_size, dila
                 np.multiply(share, chosen == k, out=dx[window_slice])
             else:
                 dx[window_slice] += share * (chosen == k)
-    over_batch(part, len(g), dx_padded.size)
+    over_batch(part, len(g), 2 * dx_padded.size)
     return pad(dx_padded, _crop_pairs(padding, extra))
 
 
