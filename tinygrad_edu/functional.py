@@ -54,6 +54,8 @@ def _is_int(v):
 
 def pair(value, op, name, minimum=0):
     """An int or a pair of ints -> a pair, each at least `minimum`."""
+    if type(value) is int and value >= minimum:           # the usual case, in short (ops call this often)
+        return value, value
     pair = (value, value) if _is_int(value) else value
     if not (isinstance(pair, (tuple, list)) and len(pair) == 2 and all(_is_int(v) for v in pair)):
         raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")

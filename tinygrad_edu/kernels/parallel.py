@@ -20,7 +20,6 @@ Without threadpoolctl (which sets BLAS's threads) the chunks run one after the o
 calling thread, with BLAS as it is.
 """
 import concurrent.futures
-import contextlib
 import itertools
 import os
 import threading
@@ -97,11 +96,23 @@ def threads():
     return _blas.threads
 
 
-@contextlib.contextmanager
+class _SingleThreadedBlas:
+    """A context in which BLAS runs on one thread (from the first one on, it always does). A
+    class rather than a @contextmanager generator: the kernels enter it a dozen times per step."""
+
+    def __enter__(self):
+        _blas.take_over()
+
+    def __exit__(self, *exc):
+        return False
+
+
+_single_threaded_blas = _SingleThreadedBlas()
+
+
 def single_threaded_blas():
     """A context in which BLAS runs on one thread (from the first one on, it always does)."""
-    _blas.take_over()
-    yield
+    return _single_threaded_blas
 
 
 def run_chunks(work, n_chunks):
