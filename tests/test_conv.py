@@ -171,6 +171,21 @@ def test_bias_gradient_is_the_sum_over_batch_and_pixels():
     np.testing.assert_allclose(b.grad.data, g.sum(axis=(0, 2, 3)))
 
 
+def test_the_bias_is_added_inside_the_conv2d_node_and_differentiates_to_second_order():
+    """One graph node, as PyTorch's ConvolutionBackward: no activation-sized pre-bias array is
+    kept; the bias is conv2d's third input, with its own VJP (and that VJP's own)."""
+    x, w, b = rand((2, 3, 6, 5), 1), rand((4, 3, 3, 2), 2), rand((4,), 3)
+    y = F.conv2d(x, w, b, stride=(2, 1), padding=1)
+    assert y._ctx[0].__name__ == "conv2d" and y._ctx[1] == (x, w, b)
+    np.testing.assert_allclose(y.data, reference.conv2d(x.data, w.data, stride=(2, 1), padding=1)
+                               + b.data[None, :, None, None], atol=1e-12)
+    assert tg.gradcheck(lambda x, w, b: (F.conv2d(x, w, b, stride=(2, 1), padding=1) ** 2).sum(), [x, w, b],
+                        second_order=True)
+    # a float64 bias on a float32 conv promotes the output, as y + b did
+    y32 = F.conv2d(Tensor(x.data.astype(np.float32)), Tensor(w.data.astype(np.float32)), b)
+    assert y32.dtype == np.float64
+
+
 # ---- PyTorch ----------------------------------------------------------------------------------
 TORCH_CASES = [
     ((2, 3, 9, 8), (4, 3, 3, 2), dict()),

@@ -84,3 +84,29 @@ def test_a_forked_child_gets_a_pool_of_its_own():
 
 def _child_conv_shapes():
     return [a.shape for a in _conv_step()]
+
+
+def test_over_batch_covers_the_batch_once_in_pieces_only_when_the_work_is_big(monkeypatch):
+    monkeypatch.setattr(parallel._blas, "threads", 2)
+    for n, touched, pieces in [(64, parallel.SPLIT_WORK, 2), (64, parallel.SPLIT_WORK - 1, 1), (1, 10**9, 1), (0, 0, 1)]:
+        seen = []
+        parallel.over_batch(lambda start, stop: seen.append((start, stop)), n, touched)
+        assert len(seen) == pieces and sorted(i for a, b in seen for i in range(a, b)) == list(range(n))
+
+
+def test_relu_pooling_and_their_gradients_do_not_depend_on_the_threads(monkeypatch):
+    """Big activations go in pieces of the batch on our threads: bit for bit what one thread gives."""
+    rng = np.random.default_rng(0)
+    x_np = rng.standard_normal((32, 16, 24, 24)).astype(np.float32)     # 295K numbers: split
+
+    def run():
+        x = tg.Tensor(x_np, requires_grad=True)
+        y = F.max_pool2d(F.relu(x), 2)
+        g = np.random.default_rng(1).standard_normal(y.shape).astype(np.float32)
+        return [y.data] + [t.data for t in tg.grad(y, [x], grad_outputs=g)]
+    pooled = run()
+    monkeypatch.setattr(parallel._blas, "threads", 1)
+    alone = run()
+    assert all(np.array_equal(a, b) for a, b in zip(pooled, alone))
+    np.testing.assert_array_equal(pooled[0], np.maximum(x_np, 0).reshape(32, 16, 12, 2, 12, 2).max(axis=(3, 5)))
+
