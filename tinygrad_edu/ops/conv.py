@@ -7,11 +7,12 @@ by tinygrad_edu.kernels.conv, called by name (correlate, dilated, pad, flip_tran
 
 The three conv primitives close over each other's VJPs, so gradients of gradients work:
 
-    conv2d(x, w)                   y = x (*) w                 the forward correlation
+    conv2d(x, w[, bias])           y = x (*) w (+ bias)        the forward correlation
     conv_transpose2d(g, w)         dx = g (*) flip(W^T)        conv2d's input-gradient
     conv2d_weight_grad(x, g)       dw = x (*) g                conv2d's weight-gradient
 
-Each is linear in each argument, so the VJP of any of them is one of the three again.
+Each is linear in each argument, so the VJP of any of them is one of the three again (the
+bias's is a sum of g over (N, H, W)).
 """
 import numpy as np
 
@@ -24,10 +25,10 @@ from .reduce import sum_
 # ==============================================================================================
 # The formulas
 # ==============================================================================================
-def conv2d_np(x, w, b=None, *, stride, padding, dilation, groups, save=False):
+def conv2d_np(x, w, bias=None, *, stride, padding, dilation, groups, save=False):
     """The forward pass, a correlation, plus a bias per output channel:
 
-        y[n, o, i, j] = sum_{c,a,b} x_padded[n, c, i*sh + a*dh, j*sw + b*dw] * w[o, c, a, b]  + b[o]
+        y[n, o, i, j] = sum_{c,a,b} x_padded[n, c, i*sh + a*dh, j*sw + b*dw] * w[o, c, a, b]  + bias[o]
 
     x (N, C_in, H, W) -> zero-pad -> corr with w (C_out, C_in/G, kH, kW) -> y (N, C_out, Ho, Wo).
     The bias is added into the fresh y (as PyTorch's conv does), so no second activation-sized
@@ -39,9 +40,9 @@ def conv2d_np(x, w, b=None, *, stride, padding, dilation, groups, save=False):
     y, columns = correlate(x, w, stride, padding, dilation, groups, keep_columns=save), None
     if save:
         y, columns = y
-    if b is not None:
-        b = b.reshape(1, -1, 1, 1)
-        y = y + b if np.result_type(y, b) != y.dtype else np.add(y, b, out=y)
+    if bias is not None:
+        bias = bias.reshape(1, -1, 1, 1)
+        y = y + bias if np.result_type(y, bias) != y.dtype else np.add(y, bias, out=y)
     return y, columns
 
 
@@ -105,7 +106,7 @@ conv_transpose2d = primitive(conv2d_input_grad_np, "conv_transpose2d")  # one op
 conv2d_weight_grad = primitive(conv2d_weight_grad_np, "conv2d_weight_grad")
 
 
-def _conv2d_weight_vjp(g, ans, x, w, b=None, *, stride, padding, dilation, groups):
+def _conv2d_weight_vjp(g, ans, x, w, bias=None, *, stride, padding, dilation, groups):
     """conv2d_weight_grad(x, g); a first-order backward (no graph to record) computes it straight
     from the im2col columns the forward pass saved (`ans.saved`, while the engine keeps them)."""
     params = dict(kernel_size=w.shape[2:], stride=stride, padding=padding, dilation=dilation, groups=groups)
@@ -141,11 +142,11 @@ def _one_or_pair(values):
 # conv2d: dx is the transposed convolution of the delta, dw the correlation of x with the delta,
 # db the delta summed over everything but its channel axis.
 defvjp(conv2d,
-       lambda g, ans, x, w, b=None, *, stride, padding, dilation, groups:
+       lambda g, ans, x, w, bias=None, *, stride, padding, dilation, groups:
            conv_transpose2d(g, w, stride=stride, padding=padding, dilation=dilation, groups=groups,
                             output_padding=_output_padding(x, w, g, stride, padding, dilation)),
        _conv2d_weight_vjp,
-       lambda g, ans, x, w, b, *, stride, padding, dilation, groups: sum_(g, axis=(0, 2, 3)),
+       lambda g, ans, x, w, bias, *, stride, padding, dilation, groups: sum_(g, axis=(0, 2, 3)),
        rules=_conv2d_rules)
 
 # conv_transpose2d(g, w) = A_w^T g, where A_w is conv2d with w. Its adjoint in g is A_w itself
