@@ -246,7 +246,7 @@ def test_backward_graph_of_the_seed_model_names_the_vjp_rules():
     assert sum(label.startswith("conv2d d/dw: corr(x, g)") for label in labels) == 2
     assert any(label.startswith("cross_entropy d/dlogits: (softmax(logits) - onehot(target)) * g / N") for label in labels)
     assert any(label.startswith("max_pool2d d/dx: route g to each window's first max") for label in labels)
-    assert sum(label.startswith("conv2d d/db: sum g over (N, H, W)") for label in labels) == 2   # the bias, inside conv2d
+    assert sum(label.startswith("conv2d d/dbias: sum g over (N, H, W)") for label in labels) == 2   # the bias, inside conv2d
     # every parameter ends in a .grad node, with its gradient's norm
     for name, p in params.items():
         norm = np.linalg.norm(p.grad.data)
