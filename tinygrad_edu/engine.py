@@ -382,20 +382,23 @@ def topological_order(roots, grad_only=True):
     require grad: the ones backward visits. Iterative depth-first search, so a 100,000-op chain
     needs no recursion; inputs are pushed in reverse so the first input is finished first."""
     order, visited = [], set()
-    stack = [(r, False) for r in reversed(roots)]
+    stack = list(reversed(roots))
     while stack:
-        t, inputs_done = stack.pop()
-        if inputs_done:
-            order.append(t)
+        t = stack.pop()
+        if t is None:                  # the marker below: t's inputs are done, so t goes next
+            order.append(stack.pop())
             continue
-        if id(t) in visited:
+        key = id(t)
+        if key in visited:
             continue
-        visited.add(id(t))
-        stack.append((t, True))
-        if t._ctx is not None:
-            for x in reversed(t._ctx[1]):
-                if id(x) not in visited and (x.requires_grad or not grad_only):
-                    stack.append((x, False))
+        visited.add(key)
+        stack.append(t)
+        stack.append(None)
+        ctx = t._ctx
+        if ctx is not None:
+            for x in reversed(ctx[1]):
+                if (x.requires_grad or not grad_only) and id(x) not in visited:
+                    stack.append(x)
     return order
 
 
