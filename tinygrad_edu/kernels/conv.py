@@ -262,7 +262,7 @@ def batch_chunks(N, bytes_per_image, flops_per_image):
     within CHUNK_BYTES, yet at least CHUNK_FLOPS of work, and the batch split evenly (sizes
     differ by at most one: 28 + 4 images would leave one thread idle), into an even number of
     chunks (five would keep one of two threads busy for three chunks, the other for two: the
-    (64,32,16,16) conv of the 32x32 CNN ran 20% slower so). Shapes alone decide (never the
+    (64,32,16,16) conv of the 32x32 CNN ran 15% slower so). Shapes alone decide (never the
     number of threads), so results are the same however many threads run them."""
     per_chunk = max(1, CHUNK_BYTES // max(bytes_per_image, 1), -(-CHUNK_FLOPS // max(flops_per_image, 1)))
     n_chunks = -(-N // per_chunk)
