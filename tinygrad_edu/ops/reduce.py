@@ -45,33 +45,28 @@ defvjp(mean, lambda g, ans, x, axis=None, keepdims=False:
        rules=("broadcast g back to x's shape, / count",))
 
 
-def _max_share(x, ans, axis):
-    """1/(number of maxima) at each maximal element of its slice, 0 elsewhere: ties split equally.
-    A slice holding NaN has NaN as its max, and its gradient goes to its NaNs (as torch.max()
-    does), rather than 0/0 = NaN to every element of the slice."""
-    m = np.max(x.data, axis=axis, keepdims=True)
-    is_max = (x.data == m) | (np.isnan(x.data) & np.isnan(m))
-    return Tensor((is_max / is_max.sum(axis=axis, keepdims=True)).astype(x.dtype))
+def _share(x, axis, extreme):
+    """1/(number of maxima) at each maximal element of its slice, 0 elsewhere (or the minima,
+    with extreme=np.min): ties split equally. A slice holding NaN has NaN as its max and min, and
+    its gradient goes to its NaNs (as torch.max() and torch.min() do), rather than 0/0 = NaN to
+    every element of the slice."""
+    m = extreme(x.data, axis=axis, keepdims=True)
+    hit = (x.data == m) | (np.isnan(x.data) & np.isnan(m))
+    return Tensor((hit / hit.sum(axis=axis, keepdims=True)).astype(x.dtype))
 
 
 max_ = primitive(np.max, "max")
 defvjp(max_, lambda g, ans, x, axis=None, keepdims=False:
-       _unreduce(g, x, axis, keepdims) * _max_share(x, ans, axis),
+       _unreduce(g, x, axis, keepdims) * _share(x, axis, np.max),
        rules=("g to the maxima (ties share equally)",))
 
 
 # ==============================================================================================
 # min and cumsum
 # ==============================================================================================
-def _min_share(x, ans, axis):
-    """As _max_share, for the minima."""
-    is_min = x.data == np.min(x.data, axis=axis, keepdims=True)
-    return Tensor((is_min / is_min.sum(axis=axis, keepdims=True)).astype(x.dtype))
-
-
 min_ = primitive(np.min, "min")
 defvjp(min_, lambda g, ans, x, axis=None, keepdims=False:
-       _unreduce(g, x, axis, keepdims) * _min_share(x, ans, axis),
+       _unreduce(g, x, axis, keepdims) * _share(x, axis, np.min),
        rules=("g to the minima (ties share equally)",))
 
 

@@ -78,7 +78,7 @@ def load_checkpoint(path, model=None):
     """-> (params, model_name): the parameters as Tensors with requires_grad=True (the buffers,
     batch norm's running statistics, with requires_grad=False).
 
-    model: the architecture expected ("seed" or "wide"); None takes the one the file records.
+    model: the architecture expected ("seed", "wide" or "bn"); None takes the one the file records.
     Raises FileNotFoundError for a missing file and CheckpointError for an unreadable file or a
     mismatch in the model, the parameter names or their shapes."""
     path = Path(path)

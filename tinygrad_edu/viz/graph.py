@@ -35,7 +35,7 @@ import linecache
 
 import numpy as np
 
-from ..engine import Tensor, astype, no_grad, sum_to, topological_order
+from ..engine import Tensor, _fit_gradient, no_grad, topological_order
 from .dot import _emit, _grad_line, _tuple, format_params, format_shape, format_values
 
 __all__ = ["draw_graph", "step_frames", "DEFAULT_MAX_NODES"]
@@ -231,12 +231,7 @@ def _replay_backward(roots, order):
             for i, x in enumerate(t.inputs):
                 if not x.requires_grad or i >= len(vjps) or vjps[i] is None:
                     continue
-                gx = vjps[i](g, t, *t.inputs, **t.params)
-                gx = gx if isinstance(gx, Tensor) else Tensor(np.asarray(gx))
-                if gx.shape != x.shape:
-                    gx = sum_to(gx, shape=x.shape)
-                if gx.dtype != x.dtype:
-                    gx = astype(gx, dtype=x.dtype)
+                gx = _fit_gradient(vjps[i](g, t, *t.inputs, **t.params), x, t.op)   # as backward does
                 sent[(id(t), i)] = gx.data
                 grads[id(x)] = grads[id(x)] + gx if id(x) in grads else gx
     return received, sent
@@ -325,7 +320,7 @@ def _scope_prefix(scope, depth):
 
 def _fold(nodes, edges, roots, max_nodes, backward):
     """Map each node to what is drawn for it: itself (its index), a collapsed scope (a string
-    key) or the one 'folded' node. Returns (group_of, group_info, note)."""
+    key) or the one 'folded' node. Returns (group_of, notes)."""
     n = len(nodes)
     neighbours = [[] for _ in range(n)]
     for s, d, _ in edges:
