@@ -175,7 +175,7 @@ class Tensor:
                 g = Tensor(np.array(g.data))  # a detached buffer of its own (optimizers update in place)
             t.grad = g if t.grad is None else t.grad + g
 
-    # operator methods are filled in by tinygrad_edu.primitives (see the bottom of that file)
+    # operator methods (+, *, @, .sum(), ...) are attached by tinygrad_edu.functional
 
 
 def _float32_array(data):
@@ -347,7 +347,6 @@ def primitive(fn, name=None, saves=False):
     prim.__name__ = prim.__qualname__ = name or fn.__name__
     prim.__doc__ = fn.__doc__
     prim.fn = fn            # the NumPy forward
-    prim.saves = saves
     prim.vjps = ()          # filled in by defvjp
     prim.rules = None       # the VJPs' formulas as text (what graphs and explain show)
     return prim

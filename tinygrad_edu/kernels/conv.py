@@ -3,7 +3,7 @@
 tinygrad_edu.ops.conv states conv2d and its gradients as formulas and calls these by name:
 `correlate` (im2col + one matrix product per group), `correlate` of a `dilated` array (the
 input-gradient's correlation, without multiplying the zeros a stride puts between the delta's
-entries), `pad`, `flip_transpose`. Layouts are PyTorch's: activations (N, C, H, W), kernels
+entries), `correlate_over_batch` (the weight gradient), `flip_transpose`. Layouts are PyTorch's: activations (N, C, H, W), kernels
 (C_out, C_in/groups, kH, kW); `stride` and `dilation` are pairs, `padding` is ((top, bottom),
 (left, right)).
 

@@ -3,7 +3,8 @@
 Layouts are PyTorch's: activations (N, C, H, W), conv weights (C_out, C_in/groups, kH, kW).
 Parameters arrive normalised from tinygrad_edu.functional: `stride` and `dilation` are pairs,
 `padding` is ((top, bottom), (left, right)), `output_padding` is a pair. The array work is done
-by tinygrad_edu.kernels.conv, called by name (correlate, dilated, pad, flip_transpose).
+by tinygrad_edu.kernels.conv, called by name (correlate, correlate_over_batch, dilated,
+flip_transpose).
 
 The three conv primitives close over each other's VJPs, so gradients of gradients work:
 

@@ -5,6 +5,8 @@ the output. The engine undoes broadcasting (it sums each VJP's result back to it
 and casts to the input's dtype, so the formulas here stay as short as on paper. Every VJP is built
 from these same ops, so gradients can be differentiated again (`create_graph=True`).
 """
+import math
+
 import numpy as np
 import scipy.special
 
@@ -138,10 +140,10 @@ rsqrt = primitive(lambda x: 1 / np.sqrt(x), "rsqrt")
 defvjp(rsqrt, lambda g, ans, x: g * -0.5 * ans * ans * ans, rules=("-g * ans^3 / 2",))   # d x^-1/2 = -x^-3/2 / 2
 
 log2 = primitive(np.log2, "log2")
-defvjp(log2, lambda g, ans, x: g / (x * np.log(2.0)), rules=("g / (x ln 2)",))
+defvjp(log2, lambda g, ans, x: g / (x * math.log(2)), rules=("g / (x ln 2)",))
 
 exp2 = primitive(np.exp2, "exp2")
-defvjp(exp2, lambda g, ans, x: g * ans * np.log(2.0), rules=("g * ans * ln 2",))
+defvjp(exp2, lambda g, ans, x: g * ans * math.log(2), rules=("g * ans * ln 2",))
 
 sin = primitive(np.sin, "sin")
 cos = primitive(np.cos, "cos")
@@ -152,7 +154,7 @@ tan = primitive(np.tan, "tan")
 defvjp(tan, lambda g, ans, x: g * (1 + ans * ans), rules=("g * (1 + ans^2)",))
 
 erf = primitive(scipy.special.erf, "erf")
-defvjp(erf, lambda g, ans, x: g * (2 / np.sqrt(np.pi)) * exp(-x * x), rules=("g * 2/sqrt(pi) * exp(-x^2)",))
+defvjp(erf, lambda g, ans, x: g * (2 / math.sqrt(math.pi)) * exp(-x * x), rules=("g * 2/sqrt(pi) * exp(-x^2)",))
 
 # softplus(x) = log(1 + e^x), computed as logaddexp(0, x): finite for any x. Its slope is sigmoid.
 softplus = primitive(lambda x: np.logaddexp(0, x), "softplus")

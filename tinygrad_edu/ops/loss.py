@@ -38,11 +38,15 @@ def _softmax(x, axis):
 log_softmax_ = primitive(_log_softmax, "log_softmax")
 softmax_ = primitive(_softmax, "softmax")
 
+def _softmax_vjp(g, s, axis):
+    """softmax's VJP, s * (g - sum(g * s)): the Jacobian diag(s) - s s^T applied to g."""
+    return s * (g - sum_(g * s, axis=axis, keepdims=True))
+
+
 # d log_softmax: g - softmax * sum(g);   d softmax: softmax * (g - sum(g * softmax)).
 defvjp(log_softmax_, lambda g, ans, x, axis: g - exp(ans) * sum_(g, axis=axis, keepdims=True),
        rules=("g - softmax(x) * sum(g)",))
-defvjp(softmax_, lambda g, ans, x, axis: ans * (g - sum_(g * ans, axis=axis, keepdims=True)),
-       rules=("ans * (g - sum(g * ans))",))
+defvjp(softmax_, lambda g, ans, x, axis: _softmax_vjp(g, ans, axis), rules=("ans * (g - sum(g * ans))",))
 
 
 def _cross_entropy(logits, target, reduction, save=False):
@@ -74,12 +78,8 @@ def _softmax_minus_onehot(logits, target):
 # one-hot matrix; its own VJP is softmax's (the one-hot part is a constant).
 softmax_minus_onehot = primitive(_softmax_minus_onehot, "softmax_minus_onehot")
 defvjp(softmax_minus_onehot, lambda u, ans, logits, target:
-       _softmax_vjp(u, softmax_(logits, axis=(1,))), None,
+       _softmax_vjp(u, softmax_(logits, axis=(1,)), (1,)), None,
        rules=("softmax's VJP: s * (u - sum(u * s))", "(none: class indices)"))
-
-
-def _softmax_vjp(u, s):
-    return s * (u - sum_(u * s, axis=(1,), keepdims=True))
 
 
 def _cross_entropy_vjp(g, ans, logits, target, reduction):

@@ -6,6 +6,7 @@ server, no network, nothing else to copy; it works when opened straight from dis
 """
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from pathlib import Path
@@ -23,17 +24,17 @@ def write_steps(root, directory, *, rankdir="TB", max_nodes=DEFAULT_MAX_NODES, f
     draw_graph(root, step=k) draws it) and index.html, which shows them one at a time: the right
     and left arrow keys (or the buttons) step forward and back. fmt="png" writes PNG frames too
     (the page always inlines SVG). Returns the paths written: the SVG frames, then index.html."""
+    if fmt not in ("svg", "png"):                   # before the graph is walked and replayed
+        raise ValueError(f"write_steps: fmt must be 'svg' or 'png', got {fmt!r}")
     directory = Path(directory)
     frames = step_frames(root, rankdir=rankdir, max_nodes=max_nodes)
     first = next(frames)
     if first.steps > MAX_STEPS:
         raise ValueError(f"write_steps: backward here takes {first.steps} steps, more than {MAX_STEPS} "
                          f"frames; draw a smaller graph (the steps are one per tensor backward visits)")
-    if fmt not in ("svg", "png"):
-        raise ValueError(f"write_steps: fmt must be 'svg' or 'png', got {fmt!r}")
     directory.mkdir(parents=True, exist_ok=True)
     svgs, names, paths = [], first.step_names, []
-    for k, graph in enumerate(_chain(first, frames), 1):
+    for k, graph in enumerate(itertools.chain([first], frames), 1):
         svg = render(graph.source, "svg")
         paths.append(directory / f"step_{k:03d}.svg")
         paths[-1].write_bytes(svg)
@@ -43,11 +44,6 @@ def write_steps(root, directory, *, rankdir="TB", max_nodes=DEFAULT_MAX_NODES, f
     page = directory / "index.html"
     page.write_text(step_page(svgs, names), encoding="utf-8")
     return paths + [page]
-
-
-def _chain(first, rest):
-    yield first
-    yield from rest
 
 
 _PROLOGUE = re.compile(r"^\s*(<\?xml[^>]*\?>\s*)?(<!DOCTYPE[^>]*>\s*)?(<!--.*?-->\s*)*", re.S)
