@@ -19,35 +19,19 @@ printed says which kernels ran; compare runs only with the same ones.
 """
 import argparse
 import os
-import sys
 import time
 
-
-def _arg(name, default):
-    return sys.argv[sys.argv.index(name) + 1] if name in sys.argv[:-1] else default
-
-
-THREADS = _arg("--threads", "2")
-THREADS_N = int(THREADS)
-for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):   # read at numpy's import
-    os.environ[var] = THREADS
+# bench_table, imported first, sets BLAS's thread count from --threads (read when NumPy loads)
+from bench_table import THREADS, openblas_kernels  # noqa: E402
 
 import numpy as np  # noqa: E402
 from steady_memory import keep_freed_memory  # noqa: E402
+from threadpoolctl import threadpool_limits  # noqa: E402
+from workloads import CONV_SHAPES  # noqa: E402
 
-try:
-    from threadpoolctl import threadpool_info, threadpool_limits
-except ImportError:
-    threadpool_info = threadpool_limits = None
-
-
-def _openblas_kernels():
-    if threadpool_info is None:
-        return None
-    return next((i.get("architecture") for i in threadpool_info() if i.get("internal_api") == "openblas"), None)
+THREADS_N = int(THREADS)
 
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import tinygrad_edu as tg  # noqa: E402
 import tinygrad_edu.functional as F  # noqa: E402
 
@@ -55,14 +39,6 @@ try:
     import torch
 except ImportError:
     torch = None
-
-CONV_SHAPES = [  # (x shape, w shape, stride, padding)
-    ((64, 1, 28, 28), (3, 1, 5, 5), 1, 0),
-    ((64, 3, 12, 12), (6, 3, 5, 5), 1, 0),
-    ((64, 32, 32, 32), (64, 32, 3, 3), 1, 1),
-    ((32, 64, 16, 16), (128, 64, 3, 3), 2, 1),
-]
-
 
 def best_times(fns, repeat, blocks=3):
     """{name: fn} -> {name: best seconds}. Each function runs `repeat` times in a row (so its
@@ -103,8 +79,6 @@ def matmuls_alone(x_shape, w_shape, stride, padding):
     rng = np.random.default_rng(0)
     w, w_t = rng.standard_normal((C_out, K), np.float32), rng.standard_normal((K, C_out), np.float32)
     cols, g, cols_t = (rng.standard_normal(shape, np.float32) for shape in ((K, P), (C_out, P), (P, K)))
-    if threadpool_limits is None:
-        return lambda: (w @ cols, w_t @ g, g @ cols_t)
     # tinygrad_edu puts BLAS on one thread at its first product (it runs threads of its own, see
     # tinygrad_edu/kernels/parallel.py): give the floor BLAS's own threads back while it runs
     from threadpoolctl import ThreadpoolController
@@ -221,16 +195,15 @@ def main():
     repeat = 2 if args.quick else args.repeat
     if torch is not None:
         torch.set_num_threads(args.threads)
-    if threadpool_limits is not None:
-        threadpool_limits(args.threads)
-    blas = _openblas_kernels()
+    threadpool_limits(args.threads)
+    blas = openblas_kernels()
     forced = os.environ.get("OPENBLAS_CORETYPE")
     print(keep_freed_memory())
     print(f"threads {args.threads}; numpy {np.__version__} (OpenBLAS kernels: {blas or 'unknown'}"
           f"{f', forced by OPENBLAS_CORETYPE={forced}' if forced else ''}); "
           f"torch {torch.__version__ if torch is not None else 'not installed'}; best of 3 x {repeat} runs")
     ratios = []
-    for x_shape, w_shape, stride, padding in CONV_SHAPES:
+    for x_shape, w_shape, stride, padding in CONV_SHAPES.values():
         times = report(f"conv2d {x_shape}x{w_shape} s{stride} p{padding}",
                        bench_conv(x_shape, w_shape, stride, padding, repeat),
                        conv_flops(x_shape, w_shape, stride, padding))

@@ -19,8 +19,8 @@ import numpy as np  # noqa: E402
 from steady_memory import keep_freed_memory  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-import tinygrad_edu as tg  # noqa: E402
 from tinygrad_edu import Tensor  # noqa: E402
+from workloads import chain  # noqa: E402 (the chain bench_table times, written once)
 
 try:
     import torch
@@ -39,14 +39,6 @@ def best_time(fn, repeats):
 
 
 # ---- the workloads, written once for each framework -----------------------------------------
-def chain(x, other, n_ops):
-    """A chain of cheap elementwise ops; every fourth op reads a second tensor."""
-    y = x
-    for i in range(n_ops // 4):
-        y = ((y * 0.999 + 0.001).tanh() * other)
-    return y.sum()
-
-
 def ours_chain(n_ops, backward):
     x = Tensor(np.random.default_rng(0).standard_normal((4, 4)).astype(np.float32), requires_grad=True)
     other = Tensor(np.full((4, 4), 1.001, np.float32), requires_grad=True)
@@ -132,7 +124,7 @@ def main():
     print(keep_freed_memory())
     print(f"numpy {np.__version__}, torch {torch.__version__ if torch else 'not installed'}, {THREADS} threads")
     n = 10_000
-    print(f"\n10,000-op elementwise chain on (4, 4) float32, time per op:")
+    print("\n10,000-op elementwise chain on (4, 4) float32, time per op:")
     report("  forward", best_time(ours_chain(n, False), args.repeats),
            torch and best_time(torch_chain(n, False), args.repeats), per=n, unit="us")
     report("  forward + backward", best_time(ours_chain(n, True), args.repeats),
@@ -145,10 +137,10 @@ def main():
     if torch is not None:
         xt = torch.ones(4, 4, requires_grad=True)
         theirs = backward_only(lambda: chain(xt, xt, n), lambda loss: loss.backward())(min(args.repeats, 3))
-    print(f"\n100,000-op chain, backward only:")
+    print("\n100,000-op chain, backward only:")
     report("  backward (whole chain)", ours, theirs, unit="ms")
 
-    print(f"\nMLP training step (batch 64, 784-128-10, relu, MSE, SGD):")
+    print("\nMLP training step (batch 64, 784-128-10, relu, MSE, SGD):")
     report("  step", best_time(mlp_step_ours(), args.repeats * 4),
            torch and best_time(mlp_step_torch(), args.repeats * 4), unit="ms")
 

@@ -21,7 +21,14 @@ import time
 
 
 def _arg(name, default):
-    return sys.argv[sys.argv.index(name) + 1] if name in sys.argv[:-1] else default
+    """`--name VALUE` or `--name=VALUE`, read before argparse runs: BLAS reads its thread count
+    when NumPy loads, so --threads must be known before the import."""
+    for i, arg in enumerate(sys.argv):
+        if arg == name and i + 1 < len(sys.argv):
+            return sys.argv[i + 1]
+        if arg.startswith(name + "="):
+            return arg.split("=", 1)[1]
+    return default
 
 
 THREADS = _arg("--threads", "2")

@@ -4,8 +4,8 @@
 
 The per-op timer wraps every primitive's NumPy forward and each of its VJPs (without touching the
 package: it swaps the function a primitive closes over, and its tuple of VJPs) and adds up the
-time spent in each, exclusive of the ops a VJP calls. Workloads: lenet10, lenet64, lenet256,
-wide64, cnn32 (the 32x32 CNN, batch 64), conv3x3 (64,32,32,32)x(64,32,3,3), ce1000 (256, 1000).
+time spent in each, exclusive of the ops a VJP calls. Workloads: any name benchmarks/workloads.py
+knows (lenet64, wide64, cnn32 = cnn32_64, conv3x3, ce1000, chain1000, lenet:<batch>:<side>, ...).
 """
 import argparse
 import cProfile

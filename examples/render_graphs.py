@@ -16,8 +16,6 @@ script's seed_backward.svg.
 import argparse
 import pathlib
 
-import numpy as np
-
 import tinygrad_edu as tg
 from tinygrad_edu import datasets, models
 

@@ -310,7 +310,7 @@ def test_conv_transpose2d_errors():
                                                              ((3, 2), ((-1, 2), (2, -1)), (2, 1), 1)], ids=str)
 def test_correlate_dilated_is_the_literal_dilate_pad_correlate(spread, pads, dilation, groups):
     """The fast kernel behind the input-gradient against the formula it stands for, step by step."""
-    from tinygrad_edu.kernels.conv import correlate, correlate_dilated, dilate, dilated, pad
+    from tinygrad_edu.kernels.conv import correlate, correlate_dilated, dilate, pad
     g = np.random.default_rng(1).standard_normal((2, 4, 4, 5))
     w = np.random.default_rng(2).standard_normal((6, 4 // groups, 3, 2))
     literal = correlate(pad(dilate(g, spread), pads), w, (1, 1), ((0, 0), (0, 0)), dilation, groups)

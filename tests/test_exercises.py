@@ -77,7 +77,7 @@ def test_the_notebooks_are_stored_without_outputs_and_match_the_scripts(script):
             assert cell.outputs == [] and cell.execution_count is None
     built = make_notebooks.notebook(script)
     assert [c.source for c in stored.cells] == [c.source for c in built.cells], \
-        f"rebuild with: python examples/notebooks/make_notebooks.py"
+        "rebuild with: python examples/notebooks/make_notebooks.py"
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.stem)
