@@ -3,7 +3,7 @@
 The rooms of the package, bottom to top (each imports only from the rooms below it):
 engine (Tensor, primitive/defvjp, backward) and kernels (fast array code) -> ops (every primitive
 with its VJPs) -> functional (PyTorch's signatures, argument checks, Tensor methods) -> nn (init,
-models, optim), data, viz (graphs), teach (gradcheck, explain, summary, reference) -> training
+models, optim), data, viz (graphs), teach (gradcheck, explain, summary, check, pictures, reference) -> training
 -> cli. docs/architecture.md has the map.
 """
 import importlib as _importlib

@@ -35,6 +35,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from .. import functional as F
 from ..engine import Tensor, grad
+from ..kernels.conv import dilate, pad
 
 __all__ = ["check_backward", "check_layer", "BackwardReport", "OutputCheck"]
 
@@ -101,20 +102,9 @@ class BackwardReport:
 
 
 # ---- small array helpers ----------------------------------------------------------------------
-def _pair(v):
-    return (int(v), int(v)) if np.isscalar(v) else tuple(int(i) for i in v)
-
-
-def _spread(a, step):
-    """Insert step-1 zeros between the entries of the last two axes (strided delta, dilated kernel)."""
-    sh, sw = step
-    out = np.zeros(a.shape[:-2] + ((a.shape[-2] - 1) * sh + 1, (a.shape[-1] - 1) * sw + 1), a.dtype)
-    out[..., ::sh, ::sw] = a
-    return out
-
-
 def _pad(a, rows, cols, value=0.0):
-    return np.pad(a, ((0, 0),) * (a.ndim - 2) + ((rows, rows), (cols, cols)), constant_values=value)
+    """The same number of rows above and below, columns left and right (kernels.conv.pad)."""
+    return pad(a, ((rows, rows), (cols, cols)), value)
 
 
 def _correlate(a, k):
@@ -177,7 +167,7 @@ def _conv_cases(params, rng, kernel_size=None):
     s, d, g = params["stride"], params["dilation"], params["groups"]
     p = params["padding"]
     shapes = []   # (N, C_in, C_out, kernel)
-    kernels = [_pair(kernel_size)] * 3 if kernel_size is not None else [(3, 3), (2, 3), (3, 2)]
+    kernels = [F.pair(kernel_size, "check_backward", "kernel_size", 1)] * 3 if kernel_size is not None else [(3, 3), (2, 3), (3, 2)]
     for n, c_in, c_out, k in ((2, 3, 4, kernels[0]), (3, 2, 2, kernels[1]), (2, 2, 3, kernels[2])):
         shapes.append((n, c_in * g, c_out * g, k))
     cases = []
@@ -229,6 +219,10 @@ def _default_cases(op, params, rng, kernel_size=None):
 
 
 # ---- op parameters ----------------------------------------------------------------------------
+def _pair(value, name, minimum):
+    return F.pair(value, "check_backward", name, minimum)     # checked as F.conv2d checks it
+
+
 def _normalise_params(op, params):
     params = dict(params)
     unknown = set(params) - {"conv2d": {"stride", "padding", "dilation", "groups", "kernel_size"},
@@ -240,13 +234,13 @@ def _normalise_params(op, params):
         padding = params.get("padding", 0)
         if isinstance(padding, str):
             raise ValueError("check_backward: give conv2d's padding as an int or a pair, not a string")
-        return {"stride": _pair(params.get("stride", 1)), "padding": _pair(padding),
-                "dilation": _pair(params.get("dilation", 1)), "groups": int(params.get("groups", 1))}
+        return {"stride": _pair(params.get("stride", 1), "stride", 1), "padding": _pair(padding, "padding", 0),
+                "dilation": _pair(params.get("dilation", 1), "dilation", 1), "groups": int(params.get("groups", 1))}
     if op in ("max_pool2d", "avg_pool2d"):
-        k = _pair(params.get("kernel_size", 2))
+        k = _pair(params.get("kernel_size", 2), "kernel_size", 1)
         stride = params.get("stride")
-        return {"kernel_size": k, "stride": k if stride is None else _pair(stride),
-                "padding": _pair(params.get("padding", 0))}
+        return {"kernel_size": k, "stride": k if stride is None else _pair(stride, "stride", 1),
+                "padding": _pair(params.get("padding", 0), "padding", 0)}
     return {}
 
 
@@ -349,12 +343,12 @@ def _conv_dx(delta, w, x_shape, params, *, flip=(True, True), weight="transpose"
         if C != O:
             return None
         k = w.transpose(1, 0, 2, 3)
-    k = _spread(k, d)
+    k = dilate(k, d)
     if flip[0]:
         k = k[:, :, ::-1, :]
     if flip[1]:
         k = k[:, :, :, ::-1]
-    g = _spread(delta, s) if zeros else delta
+    g = dilate(delta, s) if zeros else delta
     kh, kw = k.shape[2:]
     rows, cols = (kh - 1, kw - 1) if pad_delta is None else pad_delta
     full = _correlate(_pad(g, rows, cols), k)
@@ -490,7 +484,7 @@ def _conv_mistakes(name, delta, case, params):
             kernel = (slice(None), slice(None), slice(kh), slice(kw))
             if ph or pw:
                 yield ("dw uses the input without the forward padding: correlate the PADDED input with the delta",
-                       lambda: _dw_correlation(x, _spread(delta, s))[kernel])
+                       lambda: _dw_correlation(x, dilate(delta, s))[kernel])
             if s != (1, 1):
                 stride_sentence = ("dw ignores the stride: correlate the padded input with the delta spread out "
                                    "by stride-1 zeros (or read the input window of output (i, j) at rows "

@@ -25,6 +25,8 @@ import numpy as np
 
 from .. import functional as F
 from ..engine import Tensor, grad, topological_order
+from ..kernels.conv import dilate
+from ..kernels.conv import pad as _pad          # (F.pad's entry below has a variable named pad)
 
 __all__ = ["explain", "Explanation"]
 
@@ -126,15 +128,6 @@ def _shape(value, what):
     return shape
 
 
-def _pad(a, pads, value=0.0):
-    """Pad (or, where an amount is negative, crop) the last two axes by ((top, bottom), (left, right))."""
-    (top, bottom), (left, right) = pads
-    H, W = a.shape[-2:]
-    a = a[..., max(-top, 0):H - max(-bottom, 0), max(-left, 0):W - max(-right, 0)]
-    widths = [(0, 0)] * (a.ndim - 2) + [(max(top, 0), max(bottom, 0)), (max(left, 0), max(right, 0))]
-    return np.pad(a, widths, constant_values=value)
-
-
 def _read_rows(size_padded, kernel, stride, dilation, n_out):
     """Which rows of the padded input some window reads: {i*s + a*d}."""
     return {i * stride + a * dilation for i in range(n_out) for a in range(kernel)}
@@ -213,8 +206,7 @@ def _transposed_steps(e, g, W, stride, pads, dilation, G, extra, *, g_name, out_
     (sh, sw), (dh, dw) = stride, dilation
     Ho, Wo = g.shape[2:]
     if (sh, sw) != (1, 1):
-        g_dilated = np.zeros((N, C_g, (Ho - 1) * sh + 1, (Wo - 1) * sw + 1))
-        g_dilated[:, :, ::sh, ::sw] = g
+        g_dilated = dilate(g, stride)
         zeros = _same((sh - 1, sw - 1))
         text = f"dilate {g_name}: {zeros} zero{'' if zeros == '1' else 's'} between entries (stride {_same(stride)})"
     else:

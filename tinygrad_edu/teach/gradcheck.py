@@ -9,6 +9,7 @@ back to one input element, so the message can name it.
 import numpy as np
 
 from ..engine import Tensor, grad
+from ..functional import concatenate
 
 FULL_JACOBIAN_LIMIT = 512   # elements (inputs, and outputs) up to which the whole Jacobian is compared
 
@@ -52,7 +53,6 @@ def gradgradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, directions=6, seed
         *xs, v = args
         live = [x for x in xs if x.requires_grad]
         grads = grad(fn(*xs), live, grad_outputs=v, create_graph=True)
-        from ..functional import concatenate
         return concatenate([g.reshape(-1) for g in grads])
 
     if not checked:

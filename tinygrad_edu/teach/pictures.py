@@ -32,6 +32,7 @@ import numpy as np
 
 from .. import functional as F
 from ..engine import Tensor
+from ..kernels.conv import dilate, flip_transpose, pad
 
 __all__ = ["animate", "Animation", "VIEWS", "docs_numbers", "write_docs_pictures"]
 
@@ -354,14 +355,6 @@ def _values(spec, what, rng, choices):
     return rng.choice(np.array(choices, dtype=np.float64), size=shape)
 
 
-def _crop_pad(a, pads):
-    """Pad the last two axes by ((top, bottom), (left, right)) with zeros; a negative amount crops."""
-    (top, bottom), (left, right) = pads
-    H, W = a.shape[-2:]
-    a = a[..., max(-top, 0):H - max(-bottom, 0), max(-left, 0):W - max(-right, 0)]
-    return np.pad(a, [(0, 0)] * (a.ndim - 2) + [(max(top, 0), max(bottom, 0)), (max(left, 0), max(right, 0))])
-
-
 class _Conv:
     """x, W, y = F.conv2d(x, W), a delta, and the gradients .backward() gives; plus the two ways to
     the input gradient (scatter: stamps; gather: a correlation), each by the framework's ops."""
@@ -382,7 +375,7 @@ class _Conv:
         self.dilation = F.pair(dilation, "conv2d", "dilation", 1)
         self.groups, self.padding_arg = groups, padding
         self.pads = F.conv_padding(padding, w.shape[2:], self.stride, self.dilation, "conv2d")
-        self.x_pad = _crop_pad(x, self.pads)
+        self.x_pad = pad(x, self.pads)
         self.k = w.shape[2:]
         self.out = y.shape[2:]
         # how many rows/columns at the bottom/right of the padded input no window reaches
@@ -407,17 +400,14 @@ class _Conv:
         """Gather: delta of image 0 dilated by the stride, padded by d(k-1)-p (full, minus the
         forward's padding; negative crops) plus the unread remainder at the end, and W with
         its channel axes swapped (per group) and each kernel flipped."""
-        (sh, sw), (dh, dw), G = self.stride, self.dilation, self.groups
-        C_out, Cg, kH, kW = self.w.shape
-        Ho, Wo = self.out
-        dil = np.zeros((C_out, (Ho - 1) * sh + 1, (Wo - 1) * sw + 1))
-        dil[:, ::sh, ::sw] = self.delta[0]
+        (dh, dw), G = self.dilation, self.groups
+        kH, kW = self.w.shape[2:]
+        dil = dilate(self.delta[0], self.stride)
         (pt, pb), (pl, pr) = self.pads
         full = ((dh * (kH - 1) - pt, dh * (kH - 1) - pb + self.rest[0]),
                 (dw * (kW - 1) - pl, dw * (kW - 1) - pr + self.rest[1]))
-        padded = _crop_pad(dil, full)
-        swapped = self.w.reshape(G, C_out // G, Cg, kH, kW).transpose(0, 2, 1, 3, 4).reshape(G * Cg, C_out // G, kH, kW)
-        flipped = swapped[:, :, ::-1, ::-1].copy()
+        padded = pad(dil, full)
+        flipped = flip_transpose(self.w, G).copy()
         gathered = F.conv2d(Tensor(padded[None]), Tensor(flipped), dilation=self.dilation, groups=G).numpy()[0]
         return dil, full, padded, flipped, gathered
 
@@ -784,9 +774,9 @@ def _channels_numbers(w, x_shape, rng):
     labels = np.array([[o, c] for o in range(C_out) for c in range(C_in)]).reshape(C_out, C_in, 2)
     reshaped_from = labels.reshape(C_in, C_out, 2)          # which (o, c) tile lands where after reshape
     c = _Conv(x_shape, w, rng=rng)
-    right = F.conv2d(Tensor(_crop_pad(c.delta, ((kH - 1,) * 2, (kW - 1,) * 2))),
+    right = F.conv2d(Tensor(pad(c.delta, ((kH - 1,) * 2, (kW - 1,) * 2))),
                      Tensor(swapped[:, :, ::-1, ::-1].copy())).numpy()
-    wrong = F.conv2d(Tensor(_crop_pad(c.delta, ((kH - 1,) * 2, (kW - 1,) * 2))),
+    wrong = F.conv2d(Tensor(pad(c.delta, ((kH - 1,) * 2, (kW - 1,) * 2))),
                      Tensor(reshaped[:, :, ::-1, ::-1].copy())).numpy()
     return {"weight": w, "swapped_flipped": swapped[:, :, ::-1, ::-1].copy(), "reshaped": reshaped,
             "reshaped_from": reshaped_from, "delta": c.delta, "input_grad": c.dx, "dx_swapped": right,
