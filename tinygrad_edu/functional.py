@@ -251,8 +251,7 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
     y = _pool.max_pool2d(x, kernel_size=kernel_size, stride=stride, padding=padding, **more)
     if not return_indices:
         return y
-    offsets = y.saved if y.saved is not None else _pool_kernels.first_max_offset(
-        x.data, y.data, kernel_size, stride, padding, dilation, extra)
+    offsets = _pool.routing(y, x, kernel_size, stride, padding, dilation, extra).data
     return y, Tensor(_pool_kernels.flat_indices(offsets, x.shape[2:], kernel_size, stride, padding, dilation))
 
 
@@ -356,8 +355,7 @@ def cross_entropy(logits, target, weight=None, ignore_index=-100, reduction="mea
     if logits.ndim != 2:
         raise ValueError(f"{op}: logits must have shape (N, C), got {logits.shape}")
     N, C = logits.shape
-    if reduction not in ("mean", "sum", "none"):
-        raise ValueError(f"{op}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    _reduction_arg(reduction, op)
     # the target leaf is drawn in graphs under its own name, else this argument's: `target`
     name = (target.name if isinstance(target, Tensor) else None) or "target"
     weight, label_smoothing = _loss_options(weight, label_smoothing, ignore_index, C, op)

@@ -49,9 +49,14 @@ def init_params(model="seed", rng=None, dtype=np.float32):
     if model not in ARCHITECTURES:
         raise ValueError(f"init_params: unknown model {model!r}; choose one of {', '.join(ARCHITECTURES)}")
     rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
-    filters1, filters2, hidden = ARCHITECTURES[model]
-    if model == "bn":
-        return _init_bn_params(filters1, filters2, hidden, rng, dtype)
+    make = _init_bn_params if model == "bn" else _init_lenet_params
+    params = make(*ARCHITECTURES[model], rng, dtype)
+    for name, p in params.items():
+        p.name = name                                                   # shown by draw_graph
+    return params
+
+
+def _init_lenet_params(filters1, filters2, hidden, rng, dtype):
     # each conv shrinks the side by KERNEL - 1, each pool halves it: 28 -> 24 -> 12 -> 8 -> 4
     side = ((IMAGE_SHAPE[1] - KERNEL + 1) // 2 - KERNEL + 1) // 2
     flat = filters2 * side * side                                       # 6 * 4 * 4 = 96 for seed
@@ -66,8 +71,6 @@ def init_params(model="seed", rng=None, dtype=np.float32):
         fan_in, _ = init.fan_in_and_fan_out(weight_shape)
         params[f"{layer}.weight"] = init.default_weight(weight_shape, rng=rng, dtype=dtype)
         params[f"{layer}.bias"] = init.default_bias(weight_shape[0], fan_in, rng=rng, dtype=dtype)
-    for name, p in params.items():
-        p.name = name                                                   # shown by draw_graph
     return params
 
 
@@ -192,8 +195,6 @@ def _init_bn_params(filters1, filters2, hidden, rng, dtype):
     init_conv_bn(params, "conv2", "bn2", filters1, filters2, BN_KERNEL, rng, dtype)
     side = IMAGE_SHAPE[1] // 2 // 2                       # 'same' convs keep 28; two pools: 28 -> 14 -> 7
     init_mlp(params, ("fc1", "fc2"), (filters2 * side * side, hidden, N_CLASSES), rng, dtype)
-    for name, p in params.items():
-        p.name = name
     return params
 
 

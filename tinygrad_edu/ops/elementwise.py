@@ -196,10 +196,6 @@ defvjp(mod, _not_differentiable("mod", "x % y"), _not_differentiable("mod", "x %
        rules=("(not differentiable)", "(not differentiable)"))
 
 
-def _clip(x, lo, hi):
-    return np.clip(x, lo, hi) if lo is not None or hi is not None else x.copy()
-
-
 def _inside(x, lo, hi, strict):
     """The elements that pass the gradient: within [lo, hi] (clamp) or (lo, hi) (hardtanh)."""
     keep = np.ones(x.shape, bool)
@@ -212,7 +208,7 @@ def _inside(x, lo, hi, strict):
 
 # clamp passes g where lo <= x <= hi (boundaries included), hardtanh only strictly inside: that
 # is what PyTorch does for each (relu6 is hardtanh(0, 6), so relu6'(0) = 0, but clamp(0, 6)'(0) = 1).
-clamp = primitive(lambda x, lo, hi: _clip(x, lo, hi), "clamp")
+clamp = primitive(lambda x, lo, hi: np.clip(x, lo, hi), "clamp")      # (F.clamp asks for lo or hi)
 defvjp(clamp, lambda g, ans, x, lo, hi: where_(_inside(x, lo, hi, strict=False), g, 0),
        rules=("g where lo <= x <= hi",))
 hardtanh = primitive(lambda x, lo, hi: np.clip(x, lo, hi), "hardtanh")

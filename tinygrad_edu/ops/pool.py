@@ -16,7 +16,7 @@ def _max_pool2d(x, kernel_size, stride, padding, dilation=(1, 1), extra=(0, 0), 
     return y, (kernels.first_max_offset(x, y, kernel_size, stride, padding, dilation, extra) if save else None)
 
 
-def _routing(ans, x, kernel_size, stride, padding, dilation, extra):
+def routing(ans, x, kernel_size, stride, padding, dilation, extra):
     """Each window's chosen offset: the one the forward saved, or found again (a second backward)."""
     argmax = ans.saved if ans.saved is not None else \
         kernels.first_max_offset(x.data, ans.data, kernel_size, stride, padding, dilation, extra)
@@ -31,7 +31,7 @@ pool_gather = primitive(kernels.max_pool2d_gather, "max_pool2d_gather")
 # (piecewise-linear op), so the second derivative in x is zero and the one in g is the gather.
 # `dilation` spaces a window's taps; `extra` is ceil_mode's bottom/right padding (see kernels.pool).
 defvjp(max_pool2d, lambda g, ans, x, kernel_size, stride, padding, dilation=(1, 1), extra=(0, 0):
-       pool_scatter(g, _routing(ans, x, kernel_size, stride, padding, dilation, extra),
+       pool_scatter(g, routing(ans, x, kernel_size, stride, padding, dilation, extra),
                     kernel_size=kernel_size, stride=stride, padding=padding, input_size=x.shape[2:],
                     dilation=dilation, extra=extra),
        rules=("route g to each window's first max (overlaps add)",))
