@@ -6,6 +6,8 @@ import importlib.util
 import io
 import pathlib
 
+import nbclient
+import nbformat
 import numpy as np
 import pytest
 
@@ -70,7 +72,6 @@ def test_the_numpy_cnn_follows_tinygrad_edus_curve(tmp_path):
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.stem)
 def test_the_notebooks_are_stored_without_outputs_and_match_the_scripts(script):
-    nbformat = pytest.importorskip("nbformat")
     stored = nbformat.read(NOTEBOOKS / f"{script.stem}.ipynb", as_version=4)
     for cell in stored.cells:
         if cell.cell_type == "code":
@@ -82,8 +83,6 @@ def test_the_notebooks_are_stored_without_outputs_and_match_the_scripts(script):
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.stem)
 def test_the_notebooks_run_top_to_bottom_with_the_solutions(script, tmp_path):
-    nbformat = pytest.importorskip("nbformat")
-    nbclient = pytest.importorskip("nbclient")
     from jupyter_client.kernelspec import KernelSpecManager
 
     if "python3" not in KernelSpecManager().find_kernel_specs():

@@ -135,7 +135,7 @@ def test_pool_routes_add_up_to_backward_with_ties_and_overlaps():
 
 
 def test_modes_are_scipys():
-    signal = pytest.importorskip("scipy.signal")
+    from scipy import signal
     a = animate("conv2d", view="modes", input=(1, 1, 8, 8), weight=(1, 1, 5, 5)).arrays
     for mode, shape in (("valid", (4, 4)), ("same", (8, 8)), ("full", (12, 12))):
         assert a[mode].shape == shape
