@@ -84,6 +84,31 @@ def test_max_pool_nan_window_sends_its_gradient_to_its_last_nan():
     np.testing.assert_array_equal(x.grad.data, tx.grad.numpy())
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_max_pool_2x2_short_way_routes_as_the_general_way(dtype):
+    """2x2 windows with stride 2 take a shorter way (kernels.pool.max_pool2d_routed): with ties
+    (ReLU's zeros, a 0/1 image), infinities and NaNs, the same maxima and the same chosen element
+    as the general offset-by-offset loop, which every other pooling takes."""
+    from tinygrad_edu.kernels import pool as pool_kernels
+    rng = np.random.default_rng(0)
+    args = ((2, 2), (2, 2), (0, 0))
+    for case in ("relu", "ties", "inf", "nan"):
+        x = rng.standard_normal((4, 3, 6, 8)).astype(dtype)
+        if case == "relu":
+            x = np.maximum(x, 0)
+        elif case == "ties":
+            x = rng.integers(0, 2, x.shape).astype(dtype)
+        elif case == "inf":
+            x[rng.random(x.shape) < 0.3], x[rng.random(x.shape) < 0.1] = -np.inf, np.inf
+        else:
+            x[rng.random(x.shape) < 0.2] = np.nan
+        y, chosen = pool_kernels.max_pool2d_routed(x, *args)
+        general = pool_kernels.max_pool2d(x, *args)
+        np.testing.assert_array_equal(y, general)
+        np.testing.assert_array_equal(chosen, pool_kernels.first_max_offset(x, general, *args))
+        np.testing.assert_array_equal(y, x.reshape(4, 3, 3, 2, 4, 2).max(axis=(3, 5)))
+
+
 def test_avg_pool_padded_zeros_count_in_the_divisor():
     x = Tensor(np.ones((1, 1, 3, 3)), requires_grad=True)
     y = F.avg_pool2d(x, 3, stride=1, padding=1)

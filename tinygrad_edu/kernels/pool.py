@@ -90,6 +90,36 @@ def first_max_offset(x, ans, kernel_size, stride, padding, dilation=(1, 1), extr
     return argmax
 
 
+def max_pool2d_routed(x, kernel_size, stride, padding, dilation=(1, 1), extra=(0, 0)):
+    """max_pool2d and first_max_offset together: (y, argmax). The usual pooling, 2x2 windows
+    with stride 2 tiling the input, takes a shorter way: with a, b, c, d the windows' four
+    corners in row-major order, y = max(max(a, b), max(c, d)), and the first maximum's offset is
+    [a != y] + [a, b != y] + [a, b, c != y]: 9 passes over the windows instead of 20 (LeNet's
+    pools: about half the time). A NaN equals nothing, so windows holding one take the general way."""
+    N, C, H, W = x.shape
+    if not (tuple(kernel_size) == tuple(stride) == (2, 2) and tuple(padding) == (0, 0) and tuple(dilation) == (1, 1)
+            and tuple(extra) == (0, 0) and H % 2 == 0 and W % 2 == 0):
+        y = max_pool2d(x, kernel_size, stride, padding, dilation, extra)
+        return y, first_max_offset(x, y, kernel_size, stride, padding, dilation, extra)
+    y, argmax = np.empty((N, C, H // 2, W // 2), x.dtype), np.empty((N, C, H // 2, W // 2), np.int16)
+
+    def part(start, stop):                                # images start:stop (see over_batch)
+        corners = x[start:stop].reshape(stop - start, C, H // 2, 2, W // 2, 2)
+        a, b, c, d = (corners[:, :, :, i, :, j] for i in (0, 1) for j in (0, 1))
+        top = y[start:stop]
+        np.maximum(a, b, out=top)
+        np.maximum(top, np.maximum(c, d), out=top)
+        not_a, not_ab, not_abc = np.not_equal(a, top), np.not_equal(b, top), np.not_equal(c, top)
+        not_ab &= not_a
+        not_abc &= not_ab
+        np.add(not_a, not_ab, out=argmax[start:stop], dtype=np.int16)
+        argmax[start:stop] += not_abc
+    over_batch(part, N, 2 * x.size)
+    if y.size and np.isnan(y.max()):                      # a NaN somewhere (max passes it on): rare
+        argmax = first_max_offset(x, y, kernel_size, stride, padding, dilation, extra)
+    return y, argmax
+
+
 def flat_indices(argmax, input_size, kernel_size, stride, padding, dilation=(1, 1)):
     """max_pool2d's return_indices: each window's chosen element as row * W + column of the
     unpadded input plane (PyTorch's layout), from its offset a*kW + b."""

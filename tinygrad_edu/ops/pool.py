@@ -12,8 +12,9 @@ from ..kernels import pool as kernels
 def _max_pool2d(x, kernel_size, stride, padding, dilation=(1, 1), extra=(0, 0), save=False):
     """y[n, c, i, j] = max over the window of x padded with -inf. Residual: for each window the
     offset of the element its gradient goes to (the first maximum in row-major order)."""
-    y = kernels.max_pool2d(x, kernel_size, stride, padding, dilation, extra)
-    return y, (kernels.first_max_offset(x, y, kernel_size, stride, padding, dilation, extra) if save else None)
+    if save:
+        return kernels.max_pool2d_routed(x, kernel_size, stride, padding, dilation, extra)
+    return kernels.max_pool2d(x, kernel_size, stride, padding, dilation, extra), None
 
 
 def routing(ans, x, kernel_size, stride, padding, dilation, extra):
