@@ -9,7 +9,6 @@ log-softmax 0) with a zero gradient, as in PyTorch.
 import numpy as np
 
 from ..engine import Tensor, defvjp, is_grad_enabled, primitive
-from ..kernels.parallel import over_batch
 from .elementwise import exp
 from .reduce import sum_
 from .shape import reshape
@@ -52,27 +51,20 @@ defvjp(softmax_, lambda g, ans, x, axis: _softmax_vjp(g, ans, axis), rules=("ans
 
 def _cross_entropy(logits, target, reduction, save=False):
     """-log_softmax(logits)[n, target[n]] = logsumexp(logits[n]) - logits[n, target[n]],
-    reduced by mean, sum or not at all. Residual (save): exp(logits - max) and its row sums,
-    the softmax not yet divided out: the gradient, softmax - onehot, does that division in the
-    same pass as its scaling by g (one pass over the logits fewer than dividing here).
-    Rows are independent, so a big batch's rows are shared between threads (over_batch)."""
-    N = logits.shape[0]
-    e, row_max, sums = np.empty_like(logits), np.empty(N, logits.dtype), np.empty(N, logits.dtype)
-
-    def rows(start, stop):
-        part, out = logits[start:stop], e[start:stop]
-        np.max(part, axis=1, out=row_max[start:stop])
-        np.subtract(part, row_max[start:stop, None], out=out)
-        np.exp(out, out=out)
-        np.sum(out, axis=1, out=sums[start:stop])
-
-    over_batch(rows, N, 6 * logits.size)                     # six passes: max, subtract, exp, sum
+    reduced by mean, sum or not at all. Residual (save): softmax(logits), which the gradient
+    softmax - onehot needs; it is exp(logits - max) / sum, already half made here."""
+    row_max = np.max(logits, axis=1)
+    e = logits - row_max[:, None]
+    np.exp(e, out=e)
+    sums = np.sum(e, axis=1)
     # (max - the target's logit) first: with logits of 1e4 the small log term must not be added
     # to a large number before the large numbers cancel
-    losses = (row_max - logits[np.arange(N), target]) + np.log(sums)
+    losses = (row_max - logits[np.arange(len(target)), target]) + np.log(sums)
+    if save:
+        e /= sums[:, None]                                   # now softmax(logits)
     if reduction != "none":
         losses = np.asarray(losses.sum() if reduction == "sum" else losses.mean(), logits.dtype)
-    return losses, ((e, sums) if save else None)
+    return losses, (e if save else None)
 
 
 def _softmax_minus_onehot(logits, target):
@@ -99,9 +91,9 @@ def _cross_entropy_vjp(g, ans, logits, target, reduction):
     elif reduction == "mean":
         g = g / N
     if ans.saved is not None and not is_grad_enabled():
-        (p, sums), ans.saved = ans.saved, None               # exp(logits - max), used once, here:
-        p *= (g.data / sums[:, None]).astype(p.dtype, copy=False)  # the residual becomes softmax * g
-        p[np.arange(N), target.data] -= np.broadcast_to(g.data, (N, 1))[:, 0]   # minus onehot * g
+        p, ans.saved = ans.saved, None                       # softmax(logits), used once, here:
+        p[np.arange(N), target.data] -= 1                    # the residual becomes the gradient
+        p *= g.data
         return Tensor(p)
     return softmax_minus_onehot(logits, target) * g
 
