@@ -317,6 +317,26 @@ def test_correlate_dilated_is_the_literal_dilate_pad_correlate(spread, pads, dil
     np.testing.assert_allclose(correlate_dilated(g, w, spread, pads, dilation, groups), literal, atol=1e-12)
 
 
+@pytest.mark.parametrize("kernel, spread, dilation", [((5, 5), (1, 1), (1, 1)), ((3, 3), (2, 2), (2, 2)),
+                                                     ((4, 3), (3, 2), (2, 3)), ((1, 2), (2, 3), (1, 1)),
+                                                     ((2, 4), (4, 2), (3, 1))], ids=str)
+def test_correlate_dilated_sums_each_phase_planes_taps(kernel, spread, dilation):
+    """The taps landing in one stride phase of the result form a lattice whose shifts one strided
+    view reads (kernels.conv.shifted_taps): with the stride and the dilation sharing a factor (2, 2),
+    or none (3 and 2), or a phase that no tap reaches (a 1-tap axis with stride 2), with padding
+    beyond the full correlation's, and in float32, it is still the literal formula."""
+    from tinygrad_edu.kernels.conv import correlate, correlate_dilated, dilate, pad
+    rng = np.random.default_rng(4)
+    for dtype, pads in ((np.float64, ((1, 4), (0, 2))), (np.float32, ((5, 0), (1, 1)))):
+        g = rng.standard_normal((3, 4, 5, 4)).astype(dtype)
+        w = rng.standard_normal((2, 4) + kernel).astype(dtype)
+        literal = correlate(pad(dilate(g, spread), pads), w, (1, 1), ((0, 0), (0, 0)), dilation, 1)
+        fast = correlate_dilated(g, w, spread, pads, dilation, 1)
+        assert fast.dtype == dtype
+        np.testing.assert_allclose(fast, literal, rtol=1e-5 if dtype == np.float32 else 1e-12,
+                                   atol=1e-4 if dtype == np.float32 else 1e-12)
+
+
 def random_configs(count, seed=0):
     """Seeded random conv settings: stride 1-3, padding 0-2 per side, dilation 1-2, groups 1-3."""
     rng = np.random.default_rng(seed)
