@@ -213,6 +213,8 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
 
 # ---- pooling ----------------------------------------------------------------------------------
 def _pool_args(x, kernel_size, stride, padding, op, dilation=(1, 1), ceil_mode=False):
+    """The pools' checked arguments: x, kernel_size, stride, padding and ceil_mode's extra
+    bottom/right rows and columns ((0, 0) without ceil_mode)."""
     x = float_arg(x, op, "x")
     _check_rank(x, 4, op, "x", "(N, C, H, W)")
     kernel_size = pair(kernel_size, op, "kernel_size", 1)
@@ -222,13 +224,13 @@ def _pool_args(x, kernel_size, stride, padding, op, dilation=(1, 1), ceil_mode=F
         raise ValueError(f"{op}: padding {padding} must be at most half the kernel size {kernel_size}")
     if not ceil_mode:
         _check_kernel_fits(x.shape, ((padding[0],) * 2, (padding[1],) * 2), kernel_size, dilation, op)
-        return x, kernel_size, stride, padding
+        return x, kernel_size, stride, padding, (0, 0)
     # ceil_mode: a window may hang over the bottom/right edge, as long as one window fits
     extra = _pool_kernels.ceil_mode_extra(x.shape[2:], kernel_size, stride, padding, dilation)
     if min(_pool_kernels.pool_out_size(x.shape[2:], kernel_size, stride, padding, dilation, extra)) < 1:
         raise ValueError(f"{op}: the kernel {kernel_size} (dilation {dilation}) is too large for the "
                          f"padded input even with ceil_mode=True (input shape {x.shape}, padding {padding})")
-    return x, kernel_size, stride, padding
+    return x, kernel_size, stride, padding, extra
 
 
 def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
@@ -240,9 +242,7 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
     maximum as a flat index row * W + column into its (H, W) channel plane (int64)."""
     op = "max_pool2d"
     dilation = pair(dilation, op, "dilation", 1)
-    x, kernel_size, stride, padding = _pool_args(x, kernel_size, stride, padding, op, dilation, ceil_mode)
-    extra = _pool_kernels.ceil_mode_extra(x.shape[2:], kernel_size, stride, padding, dilation) \
-        if ceil_mode else (0, 0)
+    x, kernel_size, stride, padding, extra = _pool_args(x, kernel_size, stride, padding, op, dilation, ceil_mode)
     more = {}      # only what differs from the defaults, so graphs of plain pools read as before
     if dilation != (1, 1):
         more["dilation"] = dilation
@@ -260,9 +260,7 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_in
     unless count_include_pad=False. ceil_mode=True adds a last, partial window where the stride
     leaves input unread; its divisor counts only the input and padding it covers (as PyTorch)."""
     op = "avg_pool2d"
-    x, kernel_size, stride, padding = _pool_args(x, kernel_size, stride, padding, op, ceil_mode=ceil_mode)
-    extra = _pool_kernels.ceil_mode_extra(x.shape[2:], kernel_size, stride, padding, (1, 1)) \
-        if ceil_mode else (0, 0)
+    x, kernel_size, stride, padding, extra = _pool_args(x, kernel_size, stride, padding, op, ceil_mode=ceil_mode)
     more = {}
     if extra != (0, 0):
         more["extra"] = extra

@@ -8,7 +8,7 @@ threads when the activation is big (kernels.parallel.over_batch): each image's w
 """
 import numpy as np
 
-from .conv import conv_output_size, pad
+from .conv import conv_output_size, pad, padded_shape
 from .parallel import over_batch
 
 # A pooling window is read through kH*kW strided slices of the padded input, one per kernel
@@ -133,8 +133,7 @@ def flat_indices(argmax, input_size, kernel_size, stride, padding, dilation=(1, 
 def max_pool2d_scatter(g, argmax, kernel_size, stride, padding, input_size, dilation=(1, 1), extra=(0, 0)):
     """Each window's gradient g[n, c, i, j] added to the element argmax picked (overlapping
     windows add up) -> (N, C, H, W); padding positions are cropped away."""
-    (H, W), (ph, pw), (eh, ew) = input_size, padding, extra
-    Hp, Wp = H + 2 * ph + eh, W + 2 * pw + ew
+    Hp, Wp = padded_shape(input_size, padding_pairs(padding, extra))
     # no element in two windows: written once, no add needed
     disjoint = all(s >= d * (k - 1) + 1 for k, s, d in zip(kernel_size, stride, dilation))
     tiled = disjoint and dilation == (1, 1) and stride == tuple(kernel_size) and (Hp, Wp) == tuple(
@@ -169,8 +168,8 @@ def avg_divisor(input_size, kernel_size, stride, padding, extra=(0, 0), count_in
     kernel_count = kernel_size[0] * kernel_size[1]
     if count_include_pad and extra == (0, 0):
         return kernel_count
-    (H, W), (ph, pw), (eh, ew) = input_size, padding, extra
-    counted = np.zeros((H + 2 * ph + eh, W + 2 * pw + ew))
+    (H, W), (ph, pw) = input_size, padding
+    counted = np.zeros(padded_shape(input_size, padding_pairs(padding, extra)))
     if count_include_pad:
         counted[:H + 2 * ph, :W + 2 * pw] = 1
     else:
@@ -189,13 +188,13 @@ def avg_pool2d(x, kernel_size, stride, padding, extra=(0, 0), count_include_pad=
     for _, window_slice in offset_slices(kernel_size, stride, out.shape[2:]):
         out += x_padded[window_slice]
     divisor = avg_divisor(x.shape[2:], kernel_size, stride, padding, extra, count_include_pad)
-    return out / (divisor if np.ndim(divisor) == 0 else divisor.astype(x.dtype))
+    out /= divisor if np.ndim(divisor) == 0 else divisor.astype(x.dtype)           # in place: out is ours
+    return out
 
 
 def avg_pool2d_transpose(g, kernel_size, stride, padding, input_size, extra=(0, 0), count_include_pad=True):
     """Every window's g[n, c, i, j] / divisor spread over its elements (overlaps add up)."""
-    (H, W), (ph, pw), (eh, ew) = input_size, padding, extra
-    dx_padded = np.zeros(g.shape[:2] + (H + 2 * ph + eh, W + 2 * pw + ew), g.dtype)
+    dx_padded = np.zeros(padded_shape(g.shape[:2] + tuple(input_size), padding_pairs(padding, extra)), g.dtype)
     divisor = avg_divisor(input_size, kernel_size, stride, padding, extra, count_include_pad)
     share = g / (divisor if np.ndim(divisor) == 0 else divisor.astype(g.dtype))
     for _, window_slice in offset_slices(kernel_size, stride, g.shape[2:]):
