@@ -14,8 +14,8 @@ import sys as _sys
 from .engine import (Tensor, defvjp, defvjp_argnum, detect_anomaly, enable_grad, grad, is_grad_enabled,
                      no_grad, primitive, scope)
 from . import functional
-from .functional import chunk, concatenate, minimum, split, stack
-from .ops.elementwise import maximum, where
+from .functional import chunk, concatenate, minimum, split, stack, where
+from .ops.elementwise import maximum
 from .ops import conv
 from .nn import init, models, optim
 from .data import datasets

@@ -538,6 +538,15 @@ def minimum(a, b):
     return _ew.minimum(a, b)
 
 
+def where(cond, x, y):
+    """x where cond is True, else y (broadcast together). cond: a bool ndarray or bool Tensor."""
+    cond_array = np.asarray(cond.data if isinstance(cond, Tensor) else cond)
+    if cond_array.dtype != bool:
+        raise TypeError(f"where: the condition must be boolean (a comparison such as x > 0), got dtype "
+                        f"{cond_array.dtype}")
+    return where_(cond_array, x, y)
+
+
 def _clamp(x, min=None, max=None):
     """Limit x to [min, max] (either may be None); the gradient passes where min <= x <= max."""
     x = tensor_arg(x, "clamp", "x")

@@ -78,15 +78,6 @@ defvjp(where_, None,                                          # the condition ha
        rules=("(none: a condition)", "where(cond, g, 0)", "where(cond, 0, g)"))
 
 
-def where(cond, x, y):
-    """x where cond is True, else y (broadcast together). cond: a bool ndarray or bool Tensor."""
-    cond_array = np.asarray(cond.data if isinstance(cond, Tensor) else cond)
-    if cond_array.dtype != bool:
-        raise TypeError(f"where: the condition must be boolean (a comparison such as x > 0), got dtype "
-                        f"{cond_array.dtype}")
-    return where_(cond_array, x, y)
-
-
 # ---- one input --------------------------------------------------------------------------------
 neg = primitive(np.negative, "neg")
 defvjp(neg, lambda g, ans, x: -g, rules=("-g",))
