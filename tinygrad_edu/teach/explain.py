@@ -169,9 +169,13 @@ def _header(numbers, op):
             f"checked against tinygrad_edu's own {op} and its gradients)")
 
 
-def _backward_section(e, pairs, call="y.backward(delta)"):
-    """The last section: the gradients .backward() leaves in .grad for the same tensors, each
-    asserted equal to the recipe's. pairs: [(label, Tensor, recipe_array), ...]."""
+def _backward_section(e, y, g, pairs, call="y.backward(delta)"):
+    """The last section: y.backward(g) on fresh .grad (the checks above used tinygrad_edu.grad),
+    then the gradients it leaves in .grad, each asserted equal to the recipe's.
+    pairs: [(label, leaf Tensor, recipe_array), ...]."""
+    for _, tensor, _ in pairs:
+        tensor.grad = None
+    y.backward(Tensor(np.asarray(g, dtype=y.dtype)) if np.ndim(g) else None)
     e.section("What .backward() gives for the same tensors (must equal the recipe)")
     for label, tensor, mine in pairs:
         theirs = e.step(label, f"{label}, after {call}", "", tensor.grad.data)
@@ -388,16 +392,8 @@ def _finish_conv(e, y, g, x_pair, w_triple, bias_pair):
         db = e.step("db", "sum g over axes 0, 2, 3", "(C_out,)", g.sum(axis=(0, 2, 3)), name="bias_grad")
         _check(e, "db", db, db_true[0], "tinygrad_edu.grad")
         pairs.append(("b.grad", bt, db))
-    _run_backward(y, g, [t for _, t, _ in pairs])
-    _backward_section(e, pairs)
+    _backward_section(e, y, g, pairs)
     return e
-
-
-def _run_backward(y, g, tensors):
-    """Fresh .grad on these leaves from y.backward(g) (the checks above used tinygrad_edu.grad)."""
-    for t in tensors:
-        t.grad = None
-    y.backward(Tensor(np.asarray(g, dtype=y.dtype)) if np.ndim(g) else None)
 
 
 def _same(pair):
@@ -524,8 +520,7 @@ def _explain_max_pool2d(rng, numbers, *, input, kernel_size=None, stride=None, p
     e.zero_cols = _unread(W, pw, kW, sw, 1, Wo)
     if e.zero_rows or e.zero_cols:
         e.notes.append(f"No window reads rows {e.zero_rows} / columns {e.zero_cols}: their gradient is 0.")
-    _run_backward(y, g, [xt])
-    _backward_section(e, [("x.grad", xt, dx)])
+    _backward_section(e, y, g, [("x.grad", xt, dx)])
     return e
 
 
@@ -561,8 +556,7 @@ def _explain_avg_pool2d(rng, numbers, *, input, kernel_size=None, stride=None, p
     dx = e.step("dx", f"crop the padding ({_pads_text(pads)}): the shape of x", "(N, C, H, W)",
                 _pad(dx_padded, ((-ph, -ph), (-pw, -pw))), name="input_grad")
     _check(e, "dx", dx, dx_true, "tinygrad_edu.grad")
-    _run_backward(y, g, [xt])
-    _backward_section(e, [("x.grad", xt, dx)])
+    _backward_section(e, y, g, [("x.grad", xt, dx)])
     return e
 
 
@@ -613,8 +607,7 @@ def _explain_linear(rng, numbers, *, input, weight=None, bias=True):
         pairs.append(("b.grad", bt, db))
     e.notes.append("Each gradient has its variable's shape, and there is one way to multiply g with the other "
                    "factor that gives it: that is the whole recipe.")
-    _run_backward(y, g, [t for _, t, _ in pairs])
-    _backward_section(e, pairs)
+    _backward_section(e, y, g, pairs)
     return e
 
 
@@ -640,8 +633,7 @@ def _explain_matmul(rng, numbers, *, input, other=None):
     _check(e, "da", da, true[0], "tinygrad_edu.grad")
     db = e.step("db", "a.T @ g: (m, n) @ (n, p)", "(m, p)", a.T @ g, name="other_grad")
     _check(e, "db", db, true[1], "tinygrad_edu.grad")
-    _run_backward(y, g, [at, bt])
-    _backward_section(e, [("a.grad", at, da), ("b.grad", bt, db)])
+    _backward_section(e, y, g, [("a.grad", at, da), ("b.grad", bt, db)])
     return e
 
 
@@ -667,8 +659,7 @@ def _explain_relu(rng, numbers, *, input):
     dx = e.step("dx", "g * mask", "(x's shape)", g * mask, name="input_grad")
     _check(e, "dx", dx, dx_true, "tinygrad_edu.grad")
     e.notes.append("At exactly x = 0 there is no derivative (a kink); tinygrad_edu and PyTorch use slope 0 there.")
-    _run_backward(y, g, [xt])
-    _backward_section(e, [("x.grad", xt, dx)])
+    _backward_section(e, y, g, [("x.grad", xt, dx)])
     return e
 
 
@@ -688,8 +679,7 @@ def _explain_reshape_like(rng, numbers, x_shape, new_shape, op, call_text):
     _check(e, "dx", dx, dx_true, "tinygrad_edu.grad")
     e.notes.append("reshape never reorders numbers; only transpose does. That is why reshape cannot swap W's "
                    "channel axes in conv2d's backward (explain('conv2d') shows the trap).")
-    _run_backward(y, g, [xt])
-    _backward_section(e, [("x.grad", xt, dx)])
+    _backward_section(e, y, g, [("x.grad", xt, dx)])
     return e
 
 
@@ -740,8 +730,7 @@ def _explain_softmax(rng, numbers, *, input, axis=-1):
     dx = e.step("dx", "p * (g - that)", "(x's shape)", p * (g - gp), name="input_grad")
     _check(e, "dx", dx, dx_true, "tinygrad_edu.grad")
     e.notes.append("Each row of dx sums to 0: adding a constant to a row of x leaves p unchanged.")
-    _run_backward(y, g, [xt])
-    _backward_section(e, [("x.grad", xt, dx)])
+    _backward_section(e, y, g, [("x.grad", xt, dx)])
     return e
 
 
@@ -766,8 +755,7 @@ def _explain_log_softmax(rng, numbers, *, input, axis=-1):
     dx = e.step("dx", f"g - p * sum(g) along axis {axis}", "(x's shape)", g - p * g.sum(axis=axis, keepdims=True),
                 name="input_grad")
     _check(e, "dx", dx, dx_true, "tinygrad_edu.grad")
-    _run_backward(y, g, [xt])
-    _backward_section(e, [("x.grad", xt, dx)])
+    _backward_section(e, y, g, [("x.grad", xt, dx)])
     return e
 
 
@@ -803,8 +791,7 @@ def _explain_cross_entropy(rng, numbers, *, input, target=None, reduction="mean"
         "Why: -log p[t] = -z[t] + log(sum_k exp z[k]). Its derivative in z[j] is -[j = t] + exp(z[j]) / sum_k exp z[k]",
         "= p[j] - onehot[j]; the mean over N rows divides each row's gradient by N. The softmax's C x C Jacobian",
         "collapses into this one subtraction, which is why libraries fuse softmax with the loss."]
-    _run_backward(loss, np.array(1.0), [zt])
-    _backward_section(e, [("z.grad", zt, dz)], call="loss.backward()")
+    _backward_section(e, loss, np.array(1.0), [("z.grad", zt, dz)], call="loss.backward()")
     return e
 
 
@@ -861,8 +848,7 @@ def _activation(name, formula, *, primitive=None, derivative=None, low=-4, high=
                         f"(max difference {np.abs(slope - finite).max():.1e})")
         dx = e.step("dx", "g * f'(x)", "(x's shape)", g * slope, name="input_grad")
         _check(e, "dx", dx, dx_true, "tinygrad_edu.grad")
-        _run_backward(y, g, [xt])
-        _backward_section(e, [("x.grad", xt, dx)])
+        _backward_section(e, y, g, [("x.grad", xt, dx)])
         return e
     return explain_activation
 
@@ -933,8 +919,7 @@ def _loss(name, formula, slope_text, make, input=(2, 3)):
         (dx_true,) = (s.data for s in grad(loss, [xt]))
         dx = e.step("dx", f"slope / {count}" if count > 1 else "slope", "(x's shape)", slope / count, name="input_grad")
         _check(e, "dx", dx, dx_true, "tinygrad_edu.grad")
-        _run_backward(loss, np.array(1.0), [xt])
-        _backward_section(e, [("x.grad", xt, dx)], call="loss.backward()")
+        _backward_section(e, loss, np.array(1.0), [("x.grad", xt, dx)], call="loss.backward()")
         return e
     return explain_loss
 
@@ -984,8 +969,7 @@ def _in_1d(e, op, two_d, y, leaves):
                    "(C_out, C_in/G, k)", e.arrays[name + "_2d"][:, :, 0], name=name)
     if "output" in e.arrays:            # (conv2d keeps its output only with numbers=True)
         _check(e, "y", e.arrays["output"], y.data, f"F.{op}")
-    _run_backward(y, e.arrays["delta"], [t for _, _, t in leaves])
-    _backward_section(e, [(label, t, e.arrays[name]) for label, name, t in leaves])
+    _backward_section(e, y, e.arrays["delta"], [(label, t, e.arrays[name]) for label, name, t in leaves])
     return e
 
 
@@ -1070,8 +1054,7 @@ def _explain_pad(rng, numbers, *, input, pad=(1, 1), mode="constant", value=0.0)
     if mode == "constant":
         e.notes.append("With mode constant the backward is just a crop of g; reflect and replicate copy cells "
                        "more than once, and each copy's gradient adds up at its source.")
-    _run_backward(y, g, [xt])
-    _backward_section(e, [("x.grad", xt, dx)])
+    _backward_section(e, y, g, [("x.grad", xt, dx)])
     return e
 
 
@@ -1105,8 +1088,7 @@ def _explain_adaptive_avg_pool2d(rng, numbers, *, input, output_size=(2, 3)):
     (dx_true,) = (t.data for t in grad(y, [xt], grad_outputs=Tensor(g)))
     dx = e.step("dx", "P_h.T @ g @ P_w", "(N, C, H, W)", P_h.T @ g @ P_w, name="input_grad")
     _check(e, "dx", dx, dx_true, "tinygrad_edu.grad")
-    _run_backward(y, g, [xt])
-    _backward_section(e, [("x.grad", xt, dx)])
+    _backward_section(e, y, g, [("x.grad", xt, dx)])
     return e
 
 
@@ -1134,8 +1116,7 @@ def _explain_dropout(rng, numbers, *, input, p=0.5, mask_seed=0):
     _check(e, "dx", dx, dx_true, "tinygrad_edu.grad")
     e.notes.append("The mask is drawn once per forward and kept for the backward; a dropped cell gets no gradient. "
                    "At evaluation (training=False) dropout is the identity: the 1/(1 - p) keeps the expected value.")
-    _run_backward(y, g, [xt])
-    _backward_section(e, [("x.grad", xt, dx)])
+    _backward_section(e, y, g, [("x.grad", xt, dx)])
     return e
 
 
@@ -1185,8 +1166,7 @@ def _explain_norm(rng, numbers, op, x_shape, axes, param_shape, call, where, eps
                    "parts of g_hat along 1 (its mean) and along x_hat (mean(g_hat * x_hat)) are removed; "
                    "so dx sums to 0 over the normalised axes.")
     pairs = [("x.grad", xt, dx), ("weight.grad", wt, dw), ("bias.grad", bt, db)]
-    _run_backward(y, g, [t for _, t, _ in pairs])
-    _backward_section(e, pairs)
+    _backward_section(e, y, g, pairs)
     return e
 
 
@@ -1258,8 +1238,7 @@ def _explain_sdpa(rng, numbers, *, input, key=None, value=None, is_causal=False)
     dk = e.step("dk", "dS^T @ q * scale", "(..., S, E)", np.swapaxes(dS, -1, -2) @ q * scale, name="key_grad")
     _check(e, "dk", dk, dk_true, "tinygrad_edu.grad")
     pairs = [("q.grad", qt, dq), ("k.grad", kt, dk), ("v.grad", vt, dv)]
-    _run_backward(y, g, [t for _, t, _ in pairs])
-    _backward_section(e, pairs)
+    _backward_section(e, y, g, pairs)
     return e
 
 
