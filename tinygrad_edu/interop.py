@@ -121,13 +121,7 @@ def from_torch(state_dict, model=None):
 
 
 def _check_against(params, model, what):
-    expected = models.param_shapes(_known_model(model, what))
-    missing = [name for name in expected if name not in params]
-    unexpected = [name for name in params if name not in expected]
-    problems = ([f"missing {', '.join(missing)}"] if missing else []) + \
-               ([f"unexpected {', '.join(unexpected)}"] if unexpected else []) + \
-               [f"{name} has shape {tuple(params[name].shape)}, expected {shape}"
-                for name, shape in expected.items() if name in params and tuple(params[name].shape) != shape]
+    problems = models.fit_problems(_known_model(model, what), {name: p.shape for name, p in params.items()})
     if problems:
         raise ValueError(f"{what}: these parameters do not fit the {model!r} model: " + "; ".join(problems))
 

@@ -79,6 +79,18 @@ def param_shapes(model="seed"):
     return {name: p.shape for name, p in init_params(model, rng=0).items()}
 
 
+def fit_problems(model, shapes):
+    """What keeps arrays named and shaped as `shapes` ({name: shape}) from being `model`'s
+    parameters, as text for an error message: missing and unexpected names, wrong shapes."""
+    expected = param_shapes(model)
+    missing = [name for name in expected if name not in shapes]
+    unexpected = [name for name in shapes if name not in expected]
+    return (([f"missing {', '.join(missing)}"] if missing else []) +
+            ([f"unexpected {', '.join(unexpected)}"] if unexpected else []) +
+            [f"{name} has shape {tuple(shapes[name])}, expected {shape}"
+             for name, shape in expected.items() if name in shapes and tuple(shapes[name]) != shape])
+
+
 def model_name(params):
     """Which architecture (a name in ARCHITECTURES) a params dict is, read off its shapes."""
     for name in ARCHITECTURES:

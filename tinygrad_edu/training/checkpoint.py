@@ -111,18 +111,9 @@ def load_checkpoint(path, model=None):
         raise CheckpointError(f"checkpoint {path.name} holds a {recorded!r} model, not {model!r}")
 
     expected = models.param_shapes(model)
-    problems = []
-    missing = [name for name in expected if name not in arrays]
-    unexpected = [name for name in arrays if name not in expected]
-    if missing:
-        problems.append(f"missing {', '.join(missing)}")
-    if unexpected:
-        problems.append(f"unexpected {', '.join(unexpected)}")
-    for name, shape in expected.items():
-        if name in arrays and arrays[name].shape != shape:
-            problems.append(f"{name} has shape {arrays[name].shape}, expected {shape}")
-        elif name in arrays and not np.issubdtype(arrays[name].dtype, np.floating):
-            problems.append(f"{name} has dtype {arrays[name].dtype}, expected floating point")
+    problems = models.fit_problems(model, {name: a.shape for name, a in arrays.items()})
+    problems += [f"{name} has dtype {arrays[name].dtype}, expected floating point" for name, shape in expected.items()
+                 if name in arrays and arrays[name].shape == shape and not np.issubdtype(arrays[name].dtype, np.floating)]
     if problems:
         raise CheckpointError(f"checkpoint {path.name} does not fit the {model!r} model: " + "; ".join(problems))
     params = {name: Tensor(arrays[name], requires_grad=not models.is_buffer(name), name=name) for name in expected}
