@@ -677,11 +677,20 @@ def _weight_grad(c):
 
 
 # ---- modes: valid, same, full ---------------------------------------------------------------------
+_MODE_COLOURS = {"valid": BLUE, "same": ORANGE, "full": GREEN}
+
+
+def _mode_paddings(k):
+    """scipy's three modes for a kernel of k taps, as (mode, padding per side): valid pads
+    nothing, same keeps the size (an odd k), full pads k - 1 (every placement that still overlaps)."""
+    return {"valid": 0, "same": (k - 1) // 2, "full": k - 1}
+
+
 def _modes_numbers(img, ker):
     """scipy's three modes of correlate2d, here by F.conv2d with padding 0, (k-1)//2 and k-1."""
     k = ker.shape[0]
     out = {"image": img, "kernel": ker}
-    for mode, p in (("valid", 0), ("same", (k - 1) // 2), ("full", k - 1)):
+    for mode, p in _mode_paddings(k).items():
         out[mode] = F.conv2d(Tensor(img[None, None]), Tensor(ker[None, None]), padding=p).numpy()[0, 0]
     return out
 
@@ -693,8 +702,7 @@ def _modes(c):
     nums = _modes_numbers(img, ker)
     arrays = dict(nums)
     frames_spec = []
-    k = ker.shape[0]
-    for mode, p in (("valid", 0), ("same", (k - 1) // 2), ("full", k - 1)):
+    for mode, p in _mode_paddings(ker.shape[0]).items():
         Ho, Wo = nums[mode].shape
         for r, cc in ((0, 0), (0, Wo - 1), (Ho - 1, 0), (Ho - 1, Wo - 1)):
             frames_spec.append((mode, p, r, cc))
@@ -722,10 +730,10 @@ def _modes_frame(nums, specs, title=None):
     height = 90 + (H + 2 * P) * cell + 40 + (H + P) * ocell + 70
     cv = _Canvas(max(width, 900), height)
     cv.text((14, 10), title or f"scipy.signal.correlate2d modes: a {H}x{W} image, a {k}x{k} kernel", 15, bold=True)
-    colours = {"valid": BLUE, "same": ORANGE, "full": GREEN}
+    colours = _MODE_COLOURS
     x = 20
     for mode in modes:
-        p = {"valid": 0, "same": (k - 1) // 2, "full": k - 1}[mode]
+        p = _mode_paddings(k)[mode]
         out = nums[mode]
         cv.text((x, 40), f"{mode}: pad {p} \u2192 {out.shape[0]}x{out.shape[1]}"
                          f" = {H} + 2\u00b7{p} \u2212 {k} + 1", 14, colours[mode], bold=True)
@@ -769,16 +777,15 @@ def _glyph(kh, kw):
 def _channels_numbers(w, x_shape, rng):
     """W, its channel swap (transpose + flip), W.reshape (the trap), and what each gives as dx."""
     C_out, C_in, kH, kW = w.shape
-    swapped = np.ascontiguousarray(Tensor(w).numpy().transpose(1, 0, 2, 3))
+    swapped_flipped = w.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1].copy()
     reshaped = w.reshape(C_in, C_out, kH, kW)
     labels = np.array([[o, c] for o in range(C_out) for c in range(C_in)]).reshape(C_out, C_in, 2)
     reshaped_from = labels.reshape(C_in, C_out, 2)          # which (o, c) tile lands where after reshape
     c = _Conv(x_shape, w, rng=rng)
-    right = F.conv2d(Tensor(pad(c.delta, ((kH - 1,) * 2, (kW - 1,) * 2))),
-                     Tensor(swapped[:, :, ::-1, ::-1].copy())).numpy()
-    wrong = F.conv2d(Tensor(pad(c.delta, ((kH - 1,) * 2, (kW - 1,) * 2))),
-                     Tensor(reshaped[:, :, ::-1, ::-1].copy())).numpy()
-    return {"weight": w, "swapped_flipped": swapped[:, :, ::-1, ::-1].copy(), "reshaped": reshaped,
+    delta_full = Tensor(pad(c.delta, ((kH - 1,) * 2, (kW - 1,) * 2)))     # the delta padded for a full correlation
+    right = F.conv2d(delta_full, Tensor(swapped_flipped)).numpy()
+    wrong = F.conv2d(delta_full, Tensor(reshaped[:, :, ::-1, ::-1].copy())).numpy()
+    return {"weight": w, "swapped_flipped": swapped_flipped, "reshaped": reshaped,
             "reshaped_from": reshaped_from, "delta": c.delta, "input_grad": c.dx, "dx_swapped": right,
             "dx_reshaped": wrong}
 
@@ -1047,7 +1054,7 @@ def _p2_gather():
     """P2: the flipped kernel [3, 2, 1] sliding over g in valid, same and full mode."""
     g, k = np.array([1.0, 10, 100, 1000, 10000]), np.array([3.0, 2, 1])
     arrays = {"g": g, "kernel_flipped": k}
-    for mode, p in (("valid", 0), ("same", 1), ("full", 2)):
+    for mode, p in _mode_paddings(len(k)).items():
         arrays[mode] = F.conv2d(Tensor(g.reshape(1, 1, 1, -1)), Tensor(k.reshape(1, 1, 1, -1)),
                                 padding=(0, p)).numpy().ravel()
 
@@ -1058,11 +1065,11 @@ def _p2_gather():
         cv.text((14, 10), "Gather: the flipped kernel [3, 2, 1] slides over g; each position gives one sum", 15,
                 bold=True)
         y = 50
-        for mode, p in (("valid", 0), ("same", 1), ("full", 2)):
+        for mode, p in _mode_paddings(len(k)).items():
             out = arrays[mode]
             x0 = 60 + (2 - p) * cell
             cv.text((14, y + 4), f"{mode}: g padded by {p} \u2192 {len(out)} positions", 14,
-                    {"valid": BLUE, "same": ORANGE, "full": GREEN}[mode], bold=True)
+                    _MODE_COLOURS[mode], bold=True)
             y += 26
             padded = np.pad(g, p)
             _row(cv, x0, y, padded, cell, grey=np.pad(np.zeros(5, bool), p, constant_values=True)[None])
@@ -1346,7 +1353,7 @@ def _modes_still():
     rng = np.random.default_rng(0)
     nums = _modes_numbers(rng.choice([-2.0, -1, 0, 1, 2, 3], (8, 8)), rng.choice([-1.0, 0, 1, 2], (5, 5)))
     specs = []
-    for mode, p in (("valid", 0), ("same", 2), ("full", 4)):
+    for mode, p in _mode_paddings(5).items():
         n = nums[mode].shape[0]
         specs += [(mode, p, r, c) for r, c in ((0, 0), (0, n - 1), (n - 1, 0), (n - 1, n - 1))]
     return Animation("valid, same, full", dict(nums), lambda: [_modes_frame(
