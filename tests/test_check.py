@@ -1,9 +1,6 @@
 """check_backward / check_layer: a learner's correct backward passes, and each known mistake, written
 the way a learner writes it (NumPy loops or scipy.signal), is named in the diagnosis."""
-import contextlib
-import io
 import pathlib
-import re
 import subprocess
 import sys
 import textwrap
@@ -585,19 +582,11 @@ def test_cli_check_errors_are_one_line(tmp_path, monkeypatch, capsys, argv, mess
 
 # ---- the docs page runs ----------------------------------------------------------------------------
 def test_the_docs_page_python_blocks_run_and_print_what_the_text_blocks_show(tmp_path, monkeypatch):
+    from test_docs import blocks, run_python_and_text_blocks
     page = pathlib.Path(__file__).resolve().parent.parent / "docs" / "check-your-backward.md"
     monkeypatch.chdir(tmp_path)
-    namespace, printed = {"__name__": "docs"}, io.StringIO()
-    blocks = re.findall(r"^```(\w+)\n(.*?)^```", page.read_text(), re.S | re.M)
-    assert sum(kind == "python" for kind, _ in blocks) >= 8
-    for kind, body in blocks:
-        if kind == "python":
-            with contextlib.redirect_stdout(printed):
-                exec(compile(body, page.name, "exec"), namespace)
-        elif kind == "text":
-            shown = [line.rstrip() for line in body.strip().splitlines()]
-            output = [line.rstrip() for line in printed.getvalue().strip().splitlines()]
-            assert any(output[i:i + len(shown)] == shown for i in range(len(output))), body
+    assert sum(kind == "python" for kind, _ in blocks(page)) >= 8
+    run_python_and_text_blocks(page)
 
 
 # ---- more parameters, more layouts -------------------------------------------------------------------

@@ -5,8 +5,6 @@ checkpoint's test accuracy; bit-exact round trips; the `export` command; and the
 docs/porting-to-pytorch.md, run in order. Tests that need PyTorch skip cleanly without it; the
 ones about a missing PyTorch hide it and run everywhere.
 """
-import contextlib
-import io
 import pathlib
 import re
 import sys
@@ -406,19 +404,9 @@ def test_export_mistakes_are_one_line(torch, tmp_path, capsys):
 
 # ---- the porting guide runs ------------------------------------------------------------------------
 def test_the_porting_guide_python_blocks_run_in_order(torch, tmp_path, monkeypatch):
+    """Every python block of the porting guide runs, in order, and every text block is, line for
+    line, what the blocks before it printed (test_docs' runner)."""
+    from test_docs import blocks, run_python_and_text_blocks
     monkeypatch.chdir(tmp_path)                        # anything a block writes lands here
-    blocks = re.findall(r"^```(\w+)\n(.*?)^```", DOC.read_text(), re.S | re.M)
-    python = [body for kind, body in blocks if kind == "python"]
-    assert len(python) >= 8
-    namespace = {"__name__": "porting_guide"}
-    printed = io.StringIO()
-    for number, body in enumerate(python, 1):
-        with contextlib.redirect_stdout(printed):
-            try:
-                exec(compile(body, f"{DOC.name} python block {number}", "exec"), namespace)
-            except Exception as error:
-                pytest.fail(f"python block {number} of {DOC.name} failed: {error!r}\n{body}")
-    output = printed.getvalue()
-    for kind, body in blocks:                          # each text block is something a block printed
-        if kind == "text":
-            assert body.strip() in output, f"{DOC.name} shows output the code does not print:\n{body}"
+    assert sum(kind == "python" for kind, _ in blocks(DOC)) >= 8
+    run_python_and_text_blocks(DOC)
