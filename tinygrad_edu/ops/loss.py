@@ -51,20 +51,20 @@ defvjp(softmax_, lambda g, ans, x, axis: _softmax_vjp(g, ans, axis), rules=("ans
 
 def _cross_entropy(logits, target, reduction, save=False):
     """-log_softmax(logits)[n, target[n]] = logsumexp(logits[n]) - logits[n, target[n]],
-    reduced by mean, sum or not at all. Residual (save): softmax(logits), which the gradient
-    softmax - onehot needs; it is exp(logits - max) / sum, already half made here."""
+    reduced by mean, sum or not at all. Residual (save): exp(logits - max) and its row sums,
+    the softmax the gradient softmax - onehot needs, not yet divided: the backward divides in
+    the same pass that scales by g (one pass over the logits fewer)."""
     row_max = np.max(logits, axis=1)
     e = logits - row_max[:, None]
     np.exp(e, out=e)
-    sums = np.sum(e, axis=1)
+    # the row sums, by einsum: np.sum's pairwise loop took 3x as long on (256, 1000) rows
+    sums = np.einsum("ij->i", e)
     # (max - the target's logit) first: with logits of 1e4 the small log term must not be added
     # to a large number before the large numbers cancel
     losses = (row_max - logits[np.arange(len(target)), target]) + np.log(sums)
-    if save:
-        e /= sums[:, None]                                   # now softmax(logits)
     if reduction != "none":
         losses = np.asarray(losses.sum() if reduction == "sum" else losses.mean(), logits.dtype)
-    return losses, (e if save else None)
+    return losses, ((e, sums) if save else None)
 
 
 def _softmax_minus_onehot(logits, target):
@@ -84,17 +84,18 @@ defvjp(softmax_minus_onehot, lambda u, ans, logits, target:
 
 def _cross_entropy_vjp(g, ans, logits, target, reduction):
     """(softmax - onehot) * g / N: the whole Jacobian of log-softmax collapses to this row vector.
-    A first-order backward (no graph to record) starts from the softmax the forward saved."""
+    A first-order backward (no graph to record) starts from the exponentials the forward saved."""
     N = logits.shape[0]
     if reduction == "none":
         g = reshape(g, shape=(N, 1))                         # one loss per row
     elif reduction == "mean":
         g = g / N
     if ans.saved is not None and not is_grad_enabled():
-        p, ans.saved = ans.saved, None                       # softmax(logits), used once, here:
-        p[np.arange(N), target.data] -= 1                    # the residual becomes the gradient
-        p *= g.data
-        return Tensor(p)
+        (e, sums), ans.saved = ans.saved, None               # used once, here: the residual
+        row_g = g.data if g.ndim == 0 else g.data[:, 0]
+        e *= (row_g / sums)[:, None]                         # becomes the gradient, softmax * g
+        e[np.arange(N), target.data] -= row_g                # - onehot * g
+        return Tensor(e)
     return softmax_minus_onehot(logits, target) * g
 
 
