@@ -7,6 +7,7 @@ them: the gradient of a sum is "every element counted once".
 import numpy as np
 
 from ..engine import Tensor, broadcast_to, defvjp, primitive
+from ..kernels.reduce import sum_ as _sum
 from .elementwise import where_
 from .shape import reshape
 
@@ -18,7 +19,7 @@ def _unreduce(g, x, axis, keepdims):
     return reshape(g, shape=tuple(1 if i in axes else n for i, n in enumerate(x.shape)))
 
 
-sum_ = primitive(np.sum, "sum")
+sum_ = primitive(_sum, "sum")              # np.sum; over leading axes, einsum (kernels.reduce)
 defvjp(sum_, lambda g, ans, x, axis=None, keepdims=False:
        broadcast_to(_unreduce(g, x, axis, keepdims), shape=x.shape),
        rules=("broadcast g back to x's shape",))
