@@ -337,6 +337,26 @@ def test_correlate_dilated_sums_each_phase_planes_taps(kernel, spread, dilation)
                                    atol=1e-4 if dtype == np.float32 else 1e-12)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_correlate_by_rows_is_the_literal_padded_correlation(dtype, monkeypatch):
+    """A stride-1 correlation as kernel columns gathered and kernel rows added (the input-gradient
+    of every stride-1 conv): with padding only on some sides, dilation, groups, a kernel row
+    reaching past x (Q's zero rows), and a batch cut into chunks, it is the im2col correlation."""
+    from tinygrad_edu.kernels import conv as kernels
+    rng = np.random.default_rng(5)
+    for pads, dilation, groups in ((((4, 4), (4, 4)), (1, 1), 1), (((0, 3), (2, 0)), (2, 1), 2),
+                                   (((1, 0), (0, 0)), (1, 3), 1)):
+        x = rng.standard_normal((5, 4, 6, 7)).astype(dtype)
+        w = rng.standard_normal((6, 4 // groups, 3, 2)).astype(dtype)
+        literal = kernels.correlate(kernels.pad(x, pads), w, (1, 1), ((0, 0), (0, 0)), dilation, groups)
+        for chunk_flops in (1 << 40, 1):                             # one chunk; four (1, 1, 1 and 2 images)
+            monkeypatch.setattr(kernels, "ROWS_CHUNK_FLOPS", chunk_flops)
+            by_rows = kernels.correlate_by_rows(x, w, pads, dilation, groups)
+            assert by_rows.dtype == dtype and by_rows.shape == literal.shape
+            np.testing.assert_allclose(by_rows, literal, rtol=1e-5 if dtype == np.float32 else 1e-12,
+                                       atol=1e-5 if dtype == np.float32 else 1e-12)
+
+
 def random_configs(count, seed=0):
     """Seeded random conv settings: stride 1-3, padding 0-2 per side, dilation 1-2, groups 1-3."""
     rng = np.random.default_rng(seed)
@@ -362,15 +382,19 @@ def test_random_configs_match_reference(x_shape, w_shape, kwargs):
     np.testing.assert_allclose(dw.data, reference.conv2d_weight_grad(x.data, g, w_shape[2:], **kwargs), atol=1e-12)
 
 
-# The fast kernels pick a layout by shape (conv.one_product_per_image, and correlate_dilated's
-# test for a per-image product): these configurations reach each of them.
+# The fast kernels pick a layout by shape (conv.one_product_per_image; for the input-gradient,
+# correlate_by_rows at stride 1, else correlate_dilated's products for the batch or per image):
+# these configurations reach each of them.
 LAYOUT_CASES = [
     ((2, 4, 9, 10), (64, 2, 3, 3), dict(stride=(2, 1), padding=1, groups=2)),     # one product for the batch
     ((2, 4, 5, 40), (64, 4, 3, 3), dict(stride=1, padding=(0, 1))),              # the same, no groups
     ((1, 2, 5, 40), (3, 2, 3, 3), dict(stride=1, padding=1)),                    # a product per image
-    ((2, 4, 17, 18), (32, 2, 3, 3), dict(stride=1, padding=1, groups=2)),        # input-gradient for the batch
-    ((1, 2, 33, 34), (16, 2, 3, 2), dict(stride=2, padding=(1, 0), dilation=(1, 2))),   # the same, stride 2
-    ((1, 2, 40, 34), (16, 2, 3, 2), dict(stride=1, padding=1)),                  # input-gradient per image: big
+    ((2, 4, 17, 18), (32, 2, 3, 3), dict(stride=2, padding=1, groups=2)),        # input-gradient for the batch
+    ((1, 2, 33, 34), (16, 2, 3, 2), dict(stride=2, padding=(1, 0), dilation=(1, 2))),   # the same
+    ((1, 2, 40, 34), (4, 2, 3, 2), dict(stride=(2, 1), padding=1)),              # input-gradient per image
+    ((2, 4, 17, 18), (32, 2, 3, 3), dict(stride=1, padding=1, groups=2)),        # input-gradient by rows
+    ((2, 3, 9, 11), (4, 3, 3, 2), dict(stride=1, padding=(2, 0), dilation=(2, 3))),    # the same, dilated
+    ((1, 2, 6, 7), (3, 2, 2, 2), dict(stride=1, padding=2)),        # padding > d(k-1): not by rows (it crops)
 ]
 
 

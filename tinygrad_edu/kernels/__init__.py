@@ -1,7 +1,8 @@
 """Fast array code the ops call by name: pure NumPy functions on arrays, knowing nothing of
 autograd (this package imports nothing from the engine or the ops).
 
-    conv.py   pad, dilate, flip_transpose, im2col, correlate (also of a lazily dilated input),
+    conv.py   pad, dilate, flip_transpose, im2col, correlate (also of a lazily dilated input, and
+              by rows: a stride-1 input-gradient),
               correlate_over_batch (the weight gradient), scratch buffers
     pool.py   pooling windows as strided slices: max (and its routing), average
     elementwise.py  relu and its gradient, big arrays in pieces of the batch on our threads
