@@ -185,12 +185,13 @@ def test_relu():
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_relu_against_a_row_of_zeros_is_numpys_maximum(dtype):
-    """kernels.elementwise.relu compares x, cut into rows, with a row of zeros (faster than
-    NumPy's maximum with the scalar 0): NaN stays NaN, -inf and -0.0 become 0.0, and sizes that
-    are not a multiple of the row, strided views and one-image batches give np.maximum(x, 0)."""
+    """kernels.elementwise.relu compares a big contiguous x, cut into rows, with a row of zeros
+    (faster than NumPy's maximum with the scalar 0): NaN stays NaN, -inf and -0.0 become 0.0,
+    and sizes that are not a multiple of the row, strided views (the scalar way), small arrays
+    (the same) and one-image batches give np.maximum(x, 0)."""
     from tinygrad_edu.kernels.elementwise import ROW, relu
     rng = np.random.default_rng(0)
-    for shape in ((3, 5, 7), (4, 3, ROW // 3 + 1), (2, 2 * ROW), (1, ROW + 5)):
+    for shape in ((3, 5, 7), (9, 3, ROW + 1), (2, 8 * ROW), (1, 8 * ROW + 5)):
         x = rng.standard_normal(shape).astype(dtype)
         x.flat[:4] = [np.nan, -np.inf, -0.0, np.inf]
         x.flat[-1] = np.nan

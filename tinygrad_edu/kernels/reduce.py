@@ -12,13 +12,15 @@ import numpy as np
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
 
 
+EINSUM_SIZE = 8192             # below this, the setting up costs more than einsum saves (a few us)
+
+
 def sum_(x, axis=None, keepdims=False):
     """np.sum(x, axis, keepdims), by einsum when a summed axis comes before a kept one."""
-    summed = (axis,) if isinstance(axis, (int, np.integer)) else axis
-    if summed is not None and x.ndim:
-        summed = sorted(int(a) % x.ndim for a in summed)
-    if (summed is None or x.dtype not in (np.float32, np.float64) or x.ndim > len(_LETTERS)
-            or summed == list(range(x.ndim - len(summed), x.ndim))):
+    if axis is None or x.size < EINSUM_SIZE or x.dtype not in (np.float32, np.float64) or x.ndim > len(_LETTERS):
+        return np.sum(x, axis=axis, keepdims=keepdims)
+    summed = sorted(int(a) % x.ndim for a in ((axis,) if isinstance(axis, (int, np.integer)) else axis))
+    if summed == list(range(x.ndim - len(summed), x.ndim)):
         return np.sum(x, axis=axis, keepdims=keepdims)
     letters = _LETTERS[:x.ndim]
     kept = "".join(letter for i, letter in enumerate(letters) if i not in summed)
