@@ -414,7 +414,7 @@ def correlate_by_rows(x, w, padding, dilation, groups, out=None):
     cols = _scratch.get("matrix", (N, C, kW, Hx, W), x.dtype)       # cols[n, (c, b), (r, j)]
     copy_rows(cols, as_strided(x_wide, cols.shape, (sN, sC, dw * sW, sH, sW)))
     w_rows = w.transpose(0, 2, 1, 3).reshape(G, O // G * kH, Cg * kW)                      # w[(o, a), (c, b)]
-    q = _scratch.get("planes", (N, G, O // G * kH, block), out.dtype)
+    q = _scratch.get("input", (N, G, O // G * kH, block), out.dtype)  # x_wide's buffer: x_wide is done
     q[..., :top * W] = 0
     q[..., (top + Hx) * W:] = 0
     with single_threaded_blas():
