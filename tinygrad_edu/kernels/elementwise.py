@@ -26,6 +26,10 @@ def _maximum_zero(x, out):
     np.maximum(flat_x[whole:], 0, out=flat_out[whole:])
 
 
+def _maximum_scalar(x, out):
+    np.maximum(x, 0, out=out)
+
+
 def relu(x):
     """max(x, 0), elementwise (NaN stays NaN, as in PyTorch)."""
     if x.ndim == 0 or x.dtype.kind != "f":
@@ -35,10 +39,6 @@ def relu(x):
     maximum_zero = _maximum_zero if fast else _maximum_scalar
     over_batch(lambda start, stop: maximum_zero(x[start:stop], out[start:stop]), len(x), 2 * x.size)
     return out
-
-
-def _maximum_scalar(x, out):
-    np.maximum(x, 0, out=out)
 
 
 def relu_grad(g, ans):
