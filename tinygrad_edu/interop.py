@@ -121,7 +121,8 @@ def from_torch(state_dict, model=None):
 
 
 def _check_against(params, model, what):
-    problems = models.fit_problems(_known_model(model, what), {name: p.shape for name, p in params.items()})
+    problems = models.fit_problems(models.param_shapes(_known_model(model, what)),
+                                   {name: p.shape for name, p in params.items()})
     if problems:
         raise ValueError(f"{what}: these parameters do not fit the {model!r} model: " + "; ".join(problems))
 

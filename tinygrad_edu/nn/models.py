@@ -79,10 +79,10 @@ def param_shapes(model="seed"):
     return {name: p.shape for name, p in init_params(model, rng=0).items()}
 
 
-def fit_problems(model, shapes):
-    """What keeps arrays named and shaped as `shapes` ({name: shape}) from being `model`'s
-    parameters, as text for an error message: missing and unexpected names, wrong shapes."""
-    expected = param_shapes(model)
+def fit_problems(expected, shapes):
+    """What keeps arrays named and shaped as `shapes` ({name: shape}) from being a model's
+    parameters (`expected`, its param_shapes), as text for an error message: missing and
+    unexpected names, wrong shapes."""
     missing = [name for name in expected if name not in shapes]
     unexpected = [name for name in shapes if name not in expected]
     return (([f"missing {', '.join(missing)}"] if missing else []) +

@@ -111,7 +111,7 @@ def load_checkpoint(path, model=None):
         raise CheckpointError(f"checkpoint {path.name} holds a {recorded!r} model, not {model!r}")
 
     expected = models.param_shapes(model)
-    problems = models.fit_problems(model, {name: a.shape for name, a in arrays.items()})
+    problems = models.fit_problems(expected, {name: a.shape for name, a in arrays.items()})
     problems += [f"{name} has dtype {arrays[name].dtype}, expected floating point" for name, shape in expected.items()
                  if name in arrays and arrays[name].shape == shape and not np.issubdtype(arrays[name].dtype, np.floating)]
     if problems:
