@@ -246,6 +246,29 @@ def test_cross_entropy_is_finite_for_logits_of_magnitude_1e4():
     np.testing.assert_allclose(logits.grad.data, [[1, -1, 0], [0, 0, 0], [-0.5, 0.5, 0]], atol=1e-6)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("scale, offset", [(0.1, 0), (5, 0), (7, 15), (20, 0), (1e3, 0)])
+def test_cross_entropy_with_and_without_the_max_shift(dtype, scale, offset):
+    # logits whose row maxima are all small enough are exponentiated unshifted (one pass
+    # fewer), others shifted by the max: the loss and the gradient must not tell which way they
+    # went. (Unshifted: maxima up to 22 in float32, 177 in float64, and 8192 logits or more;
+    # here the maxima are up to 20, 42, 78 and 4e3.)
+    rng = np.random.default_rng(3)
+    data = (rng.standard_normal((200, 50)) * scale + offset).astype(dtype)
+    target = np.argmax(data, axis=1)
+    target[::2] = rng.integers(0, 50, 100)                  # half the rows confident and right
+    reference = -scipy.special.log_softmax(data.astype(np.float64), axis=1)[np.arange(200), target]
+    softmax = scipy.special.softmax(data.astype(np.float64), axis=1)
+    eps = np.finfo(dtype).eps
+    logits = Tensor(data, requires_grad=True)
+    loss = F.cross_entropy(logits, target, "none")
+    # within one rounding of the loss and of log(50): the log term's error must not grow with
+    # the max (log(sum(exp(logits))) - max would miss this by 4x in float64)
+    np.testing.assert_allclose(loss.data, reference, rtol=eps, atol=eps * np.log(50))
+    loss.sum().backward()
+    np.testing.assert_allclose(logits.grad.data, softmax - np.eye(50)[target], atol=16 * eps)
+
+
 def test_cross_entropy_against_pytorch():
     torch = pytest.importorskip("torch")
     data = np.random.default_rng(1).standard_normal((6, 5)).astype(np.float32) * 1e4

@@ -51,20 +51,43 @@ defvjp(softmax_, lambda g, ans, x, axis: _softmax_vjp(g, ans, axis), rules=("ans
 
 def _cross_entropy(logits, target, reduction, save=False):
     """-log_softmax(logits)[n, target[n]] = logsumexp(logits[n]) - logits[n, target[n]],
-    reduced by mean, sum or not at all. Residual (save): exp(logits - max) and its row sums,
-    the softmax the gradient softmax - onehot needs, not yet divided: the backward divides in
-    the same pass that scales by g (one pass over the logits fewer)."""
+    reduced by mean, sum or not at all. Residual (save): exp(logits) (shifted by the row max
+    where it could overflow) and its row sums, the softmax the gradient softmax - onehot needs,
+    not yet divided: the backward divides in the same pass that scales by g (one pass over the
+    logits fewer)."""
     row_max = np.max(logits, axis=1)
-    e = logits - row_max[:, None]
-    np.exp(e, out=e)
+    shifted = logits.size < UNSHIFTED_SIZE or not _exp_cannot_overflow(row_max, logits.dtype)
+    if shifted:
+        e = logits - row_max[:, None]
+        np.exp(e, out=e)
+    else:       # the softmax is the same unshifted, and no pass subtracts the max (on (256, 1000)
+        e = np.exp(logits)              # float32 logits, that pass took a quarter of the forward)
     # the row sums, by einsum: np.sum's pairwise loop took 3x as long on (256, 1000) rows
     sums = np.einsum("ij->i", e)
-    # (max - the target's logit) first: with logits of 1e4 the small log term must not be added
-    # to a large number before the large numbers cancel
-    losses = (row_max - logits[np.arange(len(target)), target]) + np.log(sums)
+    # logsumexp = max + log(sum(exp(logits - max))): the small log term, unshifted, from
+    # sums * exp(-max), whose rounding does not grow with the max; and (max - the target's
+    # logit) first: with logits of 1e4 the small term must not be added to a large number
+    # before the large numbers cancel
+    log_term = np.log(sums if shifted else sums * np.exp(-row_max))
+    losses = (row_max - logits[np.arange(len(target)), target]) + log_term
     if reduction != "none":
         losses = np.asarray(losses.sum() if reduction == "sum" else losses.mean(), logits.dtype)
     return losses, ((e, sums) if save else None)
+
+
+UNSHIFTED_SIZE = 8192          # fewer logits: checking the maxima costs more than the pass saved
+_exp_limits = {}               # dtype -> how large |max| may be unshifted
+
+
+def _exp_cannot_overflow(row_max, dtype):
+    """Whether exp(logits) is safe without shifting by the row max: every row's max within
+    a quarter of the exponent range (|max| <= 22 in float32, 177 in float64), so exp(max) is
+    a normal number and a row's sum of exp stays finite for any practical number of classes.
+    NaN or inf logits fail the test (and keep the shift)."""
+    limit = _exp_limits.get(dtype)
+    if limit is None:
+        limit = _exp_limits[dtype] = float(np.log(np.finfo(dtype).max) / 4)
+    return bool(np.abs(row_max).max() <= limit)
 
 
 def _softmax_minus_onehot(logits, target):
