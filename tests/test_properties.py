@@ -16,7 +16,7 @@ torch = pytest.importorskip("torch")
 TF = torch.nn.functional
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")   # log(-1), 0 ** -1: NaN/inf on purpose
 
-EXAMPLES = {}         # test name -> examples run (tests/test_properties.py -s prints the total)
+EXAMPLES = {}         # group -> examples run (conftest.py prints them after the tests)
 
 
 def fuzz(max_examples):
@@ -465,7 +465,3 @@ def test_pool_second_derivatives_match_torch(op, case, seed):
     compare_second_order(lambda x: getattr(F, op)(x, k, stride, padding) ** 2,
                          lambda x: getattr(TF, op)(x, k, stride, padding) ** 2, arrays(seed, x_shape), seed)
 
-
-def test_zz_report_how_many_examples_ran():
-    """Runs last in this file: prints the examples each group ran (pytest -s shows it)."""
-    print(f"\nproperty examples run: {sum(EXAMPLES.values())} {dict(sorted(EXAMPLES.items()))}")
