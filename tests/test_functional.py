@@ -251,8 +251,8 @@ def test_cross_entropy_is_finite_for_logits_of_magnitude_1e4():
 def test_cross_entropy_with_and_without_the_max_shift(dtype, scale, offset):
     # logits whose row maxima are all small enough are exponentiated unshifted (one pass
     # fewer), others shifted by the max: the loss and the gradient must not tell which way they
-    # went. (Unshifted: maxima up to 22 in float32, 177 in float64, and 8192 logits or more;
-    # here the maxima are up to 20, 42, 78 and 4e3.)
+    # went. (Unshifted: 8192 logits or more, maxima up to 42.4 in float32 and 353 in float64
+    # for 50 classes; here the maxima are up to 20, 42.2, 78 and 4e3.)
     rng = np.random.default_rng(3)
     data = (rng.standard_normal((200, 50)) * scale + offset).astype(dtype)
     target = np.argmax(data, axis=1)
@@ -267,6 +267,17 @@ def test_cross_entropy_with_and_without_the_max_shift(dtype, scale, offset):
     np.testing.assert_allclose(loss.data, reference, rtol=eps, atol=eps * np.log(50))
     loss.sum().backward()
     np.testing.assert_allclose(logits.grad.data, softmax - np.eye(50)[target], atol=16 * eps)
+
+
+def test_cross_entropy_unshifted_only_where_the_row_sums_stay_finite():
+    # float16 holds numbers up to 65504: 5,000 logits of 2.7 have exp sums of 74,000 unshifted
+    logits = Tensor(np.full((2, 5000), 2.7, np.float16), requires_grad=True)
+    loss = F.cross_entropy(logits, [0, 4999])
+    np.testing.assert_allclose(float(loss.data), np.log(5000), rtol=1e-3)
+    loss.backward()
+    expected = np.full((2, 5000), 1 / 5000 / 2)
+    expected[[0, 1], [0, 4999]] -= 1 / 2
+    np.testing.assert_allclose(logits.grad.data.astype(np.float64), expected, atol=1e-4)
 
 
 def test_cross_entropy_against_pytorch():

@@ -56,7 +56,7 @@ def _cross_entropy(logits, target, reduction, save=False):
     not yet divided: the backward divides in the same pass that scales by g (one pass over the
     logits fewer)."""
     row_max = np.max(logits, axis=1)
-    shifted = logits.size < UNSHIFTED_SIZE or not _exp_cannot_overflow(row_max, logits.dtype)
+    shifted = logits.size < UNSHIFTED_SIZE or not _exp_cannot_overflow(row_max, logits.shape[1])
     if shifted:
         e = logits - row_max[:, None]
         np.exp(e, out=e)
@@ -76,17 +76,18 @@ def _cross_entropy(logits, target, reduction, save=False):
 
 
 UNSHIFTED_SIZE = 8192          # fewer logits: checking the maxima costs more than the pass saved
-_exp_limits = {}               # dtype -> how large |max| may be unshifted
+_exp_limits = {}               # (dtype, classes) -> how large |max| may be unshifted
 
 
-def _exp_cannot_overflow(row_max, dtype):
+def _exp_cannot_overflow(row_max, classes):
     """Whether exp(logits) is safe without shifting by the row max: every row's max within
-    a quarter of the exponent range (|max| <= 22 in float32, 177 in float64), so exp(max) is
-    a normal number and a row's sum of exp stays finite for any practical number of classes.
-    NaN or inf logits fail the test (and keep the shift)."""
-    limit = _exp_limits.get(dtype)
+    L = (log(largest float) - log(classes)) / 2 of 0 (41 in float32 for 1,000 classes, 351 in
+    float64, 2.1 in float16), so that a row's sum of exp is at most sqrt(largest * classes),
+    finite, and exp(max) is a normal number. NaN or inf logits fail the test (and keep the shift)."""
+    key = (row_max.dtype, classes)
+    limit = _exp_limits.get(key)
     if limit is None:
-        limit = _exp_limits[dtype] = float(np.log(np.finfo(dtype).max) / 4)
+        limit = _exp_limits[key] = float((np.log(np.finfo(row_max.dtype).max) - np.log(classes)) / 2)
     return bool(np.abs(row_max).max() <= limit)
 
 
