@@ -1,6 +1,11 @@
 """conv2d / conv_transpose2d: gradcheck (first and second order) over a grid that hits every
 residue of (H + 2p - d(k-1) - 1) mod stride; the fast path against the SciPy reference; the
 learner's exact case; PyTorch cross-checks (skipped without torch); errors."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import scipy.signal
@@ -9,6 +14,8 @@ import tinygrad_edu as tg
 import tinygrad_edu.functional as F
 from tinygrad_edu import Tensor, reference
 from tinygrad_edu.kernels.conv import unread_size
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def rand(shape, seed, dtype=np.float64, requires_grad=True, name=None):
@@ -421,3 +428,30 @@ def test_forward_saves_its_columns_for_the_weight_gradient_only_until_backward_h
     with tg.no_grad():
         assert F.conv2d(x, w).saved is None                           # nothing kept without gradients
     assert F.conv2d(Tensor(x.data), Tensor(w.data)).saved is None     # nor when nothing requires grad
+
+
+# Columns kept in a reference cycle (a traceback's frames, a notebook's history) are freed by the
+# garbage collector, which runs at any allocation: here inside spare.take(), holding its lock.
+# In a subprocess, so that a deadlock fails the test instead of hanging the suite.
+GC_INSIDE_TAKE = """
+import gc, numpy as np
+from tinygrad_edu.kernels.conv import Columns, spare
+class CollectingList(list):
+    def __iter__(self):
+        gc.collect()
+        return super().__iter__()
+spare.buffers = CollectingList([np.empty(100)])
+gc.disable()
+class Node: pass
+node = Node(); node.me = node; node.saved = Columns(np.empty(50))
+del node
+taken = spare.take((10,), np.float64)
+print(taken.shape, len(spare.buffers))
+"""
+
+
+def test_columns_freed_by_the_garbage_collector_inside_take_do_not_deadlock():
+    done = subprocess.run([sys.executable, "-c", GC_INSIDE_TAKE], capture_output=True, text=True, timeout=30,
+                          env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["(10,)", "0"]      # the buffer came out; the collected one was freed, not added

@@ -155,9 +155,16 @@ class _Spare:
         return np.empty(size, dtype).reshape(shape)                   # one flat buffer, as in buffers
 
     def give(self, array):
-        with self.lock:
+        """Called by Columns.__del__, which the garbage collector may run at any allocation,
+        even inside take() on this very thread, holding the lock: so never wait for the lock
+        (that wait would never end). If it is taken, the buffer is freed instead."""
+        if not self.lock.acquire(blocking=False):
+            return
+        try:
             if len(self.buffers) < 8:
                 self.buffers.append(array.base if array.base is not None else array)
+        finally:
+            self.lock.release()
 
 
 spare = _Spare()
