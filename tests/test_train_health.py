@@ -101,6 +101,28 @@ def test_ctrl_c_keeps_the_last_finished_epoch_and_prints_one_line(tmp_path):
     assert not list(out.glob(".*.tmp"))
 
 
+@pytest.mark.parametrize("model, optimizer", [("seed", "sgd"), ("wide", "adam"), ("bn", "sgd")])
+def test_training_runs_no_python_code_that_would_swallow_a_ctrl_c(tmp_path, model, optimizer):
+    # Python handles a Ctrl-C at its next Python call. Were that call NumPy's helper that asks
+    # whether a type comes from ctypes (np.dtype((np.void, n)) calls it, and NumPy clears its
+    # errors) or a finalizer (whose errors Python prints and drops), the KeyboardInterrupt would
+    # vanish and training would go on: the test above hung so, about once in 50 runs.
+    from tinygrad_edu.training.loop import TrainConfig, train
+    config = TrainConfig(model=model, optimizer=optimizer, epochs=2, batch_size=32,
+                         data=str(tiny_mnist(tmp_path / "data", n_train=64, n_test=1200)))
+    swallowing = []
+
+    def watch(frame, event, arg):
+        if event == "call" and frame.f_code.co_name in ("npy_ctypes_check", "__del__"):
+            swallowing.append(f"{frame.f_code.co_filename}: {frame.f_code.co_name}")
+    sys.setprofile(watch)
+    try:
+        params, metrics = train(config, progress=False, log=lambda *args: None)
+    finally:
+        sys.setprofile(None)
+    assert len(metrics["epochs"]) == 2 and swallowing == []
+
+
 # ---- checkpoints ------------------------------------------------------------------------------
 def test_a_failed_save_leaves_the_old_checkpoint_whole(tmp_path, monkeypatch):
     path = tmp_path / "checkpoint.npz"

@@ -14,6 +14,7 @@ for its weight gradient (`spare`). `release_scratch()` frees both.
 """
 import math
 import threading
+import weakref
 from typing import NamedTuple
 
 import numpy as np
@@ -73,7 +74,10 @@ def copy_rows(dst, src):
             or src.strides[-1] != src.itemsize or dst.strides[-1] != dst.itemsize):
         np.copyto(dst, src)
         return
-    row = np.dtype((np.void, src.shape[-1] * src.itemsize))
+    # "V<bytes>", not (np.void, bytes): for a tuple NumPy calls a Python helper (is it ctypes?)
+    # and clears any error it raises, so a Ctrl-C that Python handled in there was lost and
+    # training went on (the Ctrl-C test hung so, about once in 50 runs)
+    row = np.dtype(f"V{src.shape[-1] * src.itemsize}")
     np.copyto(dst.view(row), src.view(row))
 
 
@@ -139,53 +143,70 @@ class _Spare:
 
     A conv that will be differentiated keeps its columns for the weight gradient (they cannot
     live in a scratch buffer, which the next conv overwrites). Fresh memory is slow to touch the
-    first time, so when those columns are dropped their buffer comes back here (see Columns) for
-    the next forward, as warm memory. Shared by all threads: a buffer may come back in any."""
+    first time, so when those columns are dropped their buffer comes back here for the next
+    forward, as warm memory. Shared by all threads, under a lock.
+
+    How a buffer comes back: a Columns is lent its buffer with a weak reference to it, and take()
+    first takes back the buffers of every Columns that has died since. Nothing runs when a
+    Columns dies, on purpose. A finalizer (__del__ or a weakref callback) is Python code that
+    runs wherever the last reference goes: a Ctrl-C that Python handles inside it raises a
+    KeyboardInterrupt that is printed and dropped ("Exception ignored in"), and training would
+    go on (as it did when NumPy dropped one, see copy_rows); and a finalizer run by the garbage
+    collector inside take() would wait for take()'s own lock forever."""
 
     def __init__(self):
-        self.buffers = []
+        self.buffers = []              # free
+        self.lent = []                 # (weak reference to a Columns, its buffer)
         self.lock = threading.Lock()
 
     def take(self, shape, dtype):
         size, dtype = int(np.prod(shape)), np.dtype(dtype)
         with self.lock:
+            self._take_back()
             for i, buffer in enumerate(self.buffers):
                 if buffer.size >= size and buffer.dtype == dtype:
                     return self.buffers.pop(i)[:size].reshape(shape)
         return np.empty(size, dtype).reshape(shape)                   # one flat buffer, as in buffers
 
-    def give(self, array):
-        """Called by Columns.__del__, which the garbage collector may run at any allocation,
-        even inside take() on this very thread, holding the lock: so never wait for the lock
-        (that wait would never end). If it is taken, the buffer is freed instead."""
-        if not self.lock.acquire(blocking=False):
-            return
-        try:
-            if len(self.buffers) < 8:
-                self.buffers.append(array.base if array.base is not None else array)
-        finally:
-            self.lock.release()
+    def lend(self, columns):
+        buffer = columns.array if columns.array.base is None else columns.array.base
+        with self.lock:
+            self.lent.append((weakref.ref(columns), buffer))
+
+    def _take_back(self):
+        """The buffers of dead Columns become free (up to 8 are kept; the others are freed)."""
+        alive = []
+        for columns, buffer in self.lent:
+            if columns() is not None:
+                alive.append((columns, buffer))
+            elif len(self.buffers) < 8:
+                self.buffers.append(buffer)
+        self.lent = alive
+
+    def clear(self):
+        with self.lock:
+            self.buffers.clear()
+            self.lent = [(columns, buffer) for columns, buffer in self.lent if columns() is not None]
 
 
 spare = _Spare()
 
 
 class Columns:
-    """im2col columns kept for a weight gradient, owning their buffer: when the last reference
-    goes (the engine drops residuals once their VJP has run), the buffer goes back to `spare`."""
-    __slots__ = ("array",)
+    """im2col columns kept for a weight gradient, lent a buffer of `spare`'s: when the last
+    reference goes (the engine drops residuals once their VJP has run), the buffer is free again
+    for the next forward's spare.take()."""
+    __slots__ = ("array", "__weakref__")
 
     def __init__(self, array):
         self.array = array
-
-    def __del__(self):
-        spare.give(self.array)
+        spare.lend(self)
 
 
 def release_scratch():
     """Free the kernels' reusable temporary buffers (they are re-made on the next call)."""
     _scratch.buffers.clear()
-    spare.buffers.clear()
+    spare.clear()
 
 
 # ---- im2col: every window of x as one column, so that the correlation is a matrix product ----
