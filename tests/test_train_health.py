@@ -106,7 +106,7 @@ def test_training_runs_no_python_code_that_would_swallow_a_ctrl_c(tmp_path, mode
     # Python handles a Ctrl-C at its next Python call. Were that call NumPy's helper that asks
     # whether a type comes from ctypes (np.dtype((np.void, n)) calls it, and NumPy clears its
     # errors) or a finalizer (whose errors Python prints and drops), the KeyboardInterrupt would
-    # vanish and training would go on: the test above hung so, about once in 50 runs.
+    # vanish and training would go on: the test above hung so, about once in 60 runs.
     from tinygrad_edu.training.loop import TrainConfig, train
     config = TrainConfig(model=model, optimizer=optimizer, epochs=2, batch_size=32,
                          data=str(tiny_mnist(tmp_path / "data", n_train=64, n_test=1200)))

@@ -76,7 +76,7 @@ def copy_rows(dst, src):
         return
     # "V<bytes>", not (np.void, bytes): for a tuple NumPy calls a Python helper (is it ctypes?)
     # and clears any error it raises, so a Ctrl-C that Python handled in there was lost and
-    # training went on (the Ctrl-C test hung so, about once in 50 runs)
+    # training went on (the Ctrl-C test hung so, about once in 60 runs)
     row = np.dtype(f"V{src.shape[-1] * src.itemsize}")
     np.copyto(dst.view(row), src.view(row))
 
