@@ -184,9 +184,10 @@ class _Spare:
         self.lent = alive
 
     def clear(self):
+        """Free every buffer no live Columns holds."""
         with self.lock:
+            self._take_back()
             self.buffers.clear()
-            self.lent = [(columns, buffer) for columns, buffer in self.lent if columns() is not None]
 
 
 spare = _Spare()
