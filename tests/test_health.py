@@ -134,6 +134,23 @@ def test_plot_writes_one_png(tmp_path):
     assert not list(tmp_path.glob(".*.tmp"))
 
 
+def test_the_plot_marks_the_usual_update_ratio_that_health_warns_by():
+    from tinygrad_edu.training import health
+    from tinygrad_edu.training.plots import health_figure
+    w = Tensor(np.ones((2, 2)), requires_grad=True)
+    monitor = Monitor({"fc.weight": w})
+    w.grad = Tensor(np.ones((2, 2)))
+    monitor.step(1.0)
+    ratio_ax = health_figure(monitor).axes[2]
+    assert ratio_ax.get_title().startswith("update / weight")
+    usual = [line for line in ratio_ax.get_lines() if line.get_label().startswith("usual")]
+    assert len(usual) == 1 and usual[0].get_label() == "usual (0.001)"
+    assert list(usual[0].get_ydata()) == [health.USUAL_UPDATE_RATIO] * 2 == [1e-3] * 2
+    monitor.usual_update_ratio = 2e-3                           # read off the monitor, not written again
+    (line,) = [line for line in health_figure(monitor).axes[2].get_lines() if line.get_label().startswith("usual")]
+    assert line.get_label() == "usual (0.002)" and list(line.get_ydata()) == [2e-3] * 2
+
+
 def test_health_is_a_flat_module_and_importing_it_loads_no_matplotlib():
     code = ("import sys, tinygrad_edu as tg, tinygrad_edu.health as h; "
             "assert h is tg.health and h.Monitor.__module__ == 'tinygrad_edu.training.health'; "

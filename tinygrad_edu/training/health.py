@@ -43,6 +43,8 @@ class Monitor:
     params: {name: Tensor} (a model's parameters, in layer order) or a list of Tensors (named by
     their `.name`). window: how many recent steps the warnings look at."""
 
+    usual_update_ratio = USUAL_UPDATE_RATIO     # the ratio the warnings call usual; the plot draws it
+
     def __init__(self, params, window=20):
         if isinstance(params, Tensor):
             raise TypeError("Monitor: params should be a dict or list of Tensors, not a single Tensor")

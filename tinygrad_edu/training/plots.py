@@ -103,7 +103,12 @@ def _steps(values, positive=True, smooth=1):
 def plot_health(monitor, path, title=None):
     """A Monitor's record over the steps, four panels: the loss, each parameter's gradient norm and
     update-to-weight ratio (log scale; one colour per layer, weights solid, biases dashed, the
-    usual ratio 1e-3 dotted), and the share of dead ReLU units per scope."""
+    usual ratio the monitor warns by dotted), and the share of dead ReLU units per scope."""
+    _save(health_figure(monitor, title), path)
+
+
+def health_figure(monitor, title=None):
+    """plot_health's Figure, not yet written."""
     fig = Figure(figsize=(12, 8), layout="constrained")
     (loss_ax, grad_ax), (ratio_ax, dead_ax) = fig.subplots(2, 2, sharex=True)
     smooth = max(1, monitor.steps // 100)
@@ -117,8 +122,8 @@ def plot_health(monitor, path, title=None):
         grad_ax.plot(*_steps(monitor.grad_norm[name], smooth=smooth), **style)
         ratio_ax.plot(*_steps(monitor.update_ratio[name], smooth=smooth), **style)
     grad_ax.set(title="gradient norm ||grad||", yscale="log")
-    # health.USUAL_UPDATE_RATIO (health imports this module, so the number is written here again)
-    ratio_ax.axhline(1e-3, color="grey", ls=":", lw=1.5, label="usual (1e-3)")
+    usual = monitor.usual_update_ratio          # (health imports this module: the number comes with the monitor)
+    ratio_ax.axhline(usual, color="grey", ls=":", lw=1.5, label=f"usual ({usual:g})")
     ratio_ax.set(title="update / weight  ||w_new - w_old|| / ||w_new||", yscale="log", xlabel="step")
     for label, shares in monitor.dead.items():
         dead_ax.plot(*_steps(100 * np.asarray(shares), positive=False), lw=1, label=label,
@@ -138,4 +143,4 @@ def plot_health(monitor, path, title=None):
                      transform=dead_ax.transAxes, color="grey")
     fig.suptitle((title or f"training health over {monitor.steps} steps")
                  + (f" (lines: running means over {smooth} steps)" if smooth > 1 else ""))
-    _save(fig, path)
+    return fig
