@@ -588,6 +588,9 @@ def test_dim_and_keepdim_aliases_everywhere():
 
 @pytest.mark.parametrize("call, error, message", [
     (lambda x: x.permute(0, 0, 1), ValueError, r"permute: axes \(0, 0, 1\) are not a permutation of the 3 axes"),
+    (lambda x: x.permute(0, 1), ValueError, r"permute: axes \(0, 1\) are not a permutation of the 3 axes"),
+    (lambda x: x.permute(0, 1, 5), np.exceptions.AxisError, r"permute: axis 5 is out of range for a tensor with 3 "),
+    (lambda x: x.permute(0, 1, -4), IndexError, r"permute: axis -4 is out of range .* \(valid: -3 to 2\)"),
     (lambda x: x.expand(2, 5, 4), ValueError, r"expand: cannot expand shape \(2, 3, 4\) to \(2, 5, 4\)"),
     (lambda x: x.unsqueeze(5), ValueError, r"unsqueeze: axis 5 is out of range"),
     (lambda x: x.flatten(2, 1), ValueError, r"flatten: start_axis 2 comes after end_axis 1"),

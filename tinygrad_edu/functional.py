@@ -726,8 +726,8 @@ def flatten(x, start_axis=0, end_axis=-1):
 def permute(x, *axes_given, axes=None):
     """Reorder the axes: result axis i is x's axis axes[i] (x.permute(2, 0, 1), or dims=(2, 0, 1))."""
     axes = _axes_args(axes_given if axes is None else (axes,), "permute")
-    normal = [a % max(x.ndim, 1) if -x.ndim <= a < x.ndim else None for a in axes]
-    if len(axes) != x.ndim or sorted(normal, key=lambda a: -1 if a is None else a) != list(range(x.ndim)):
+    normal = tuple(_axis_index(a, x.ndim, "permute") for a in axes)   # out of range: AxisError, as everywhere
+    if len(normal) != x.ndim or sorted(normal) != list(range(x.ndim)):
         raise ValueError(f"permute: axes {axes} are not a permutation of the {x.ndim} axes of a tensor "
                          f"of shape {x.shape}")
     return transpose(x, axes=tuple(normal))
