@@ -113,6 +113,9 @@ class Tensor:
 
     def retain_grad(self):
         """Keep `.grad` on this non-leaf after backward (leaves always keep theirs)."""
+        if not self.requires_grad:
+            raise RuntimeError("retain_grad: this tensor does not require grad, so backward never "
+                               "reaches it (make it with requires_grad=True)")
         self._retain_grad = True
         return self
 
@@ -135,6 +138,13 @@ class Tensor:
         return handle
 
     def __array__(self, dtype=None, copy=None):
+        """NumPy's protocol: np.asarray(t) is t.data itself, np.array(t) a copy (copy=True), and
+        copy=False refuses a dtype change, which cannot be done without one."""
+        if copy:
+            return np.array(self.data, dtype=dtype, copy=True)
+        if copy is False and dtype is not None and np.dtype(dtype) != self.data.dtype:
+            raise ValueError(f"Tensor.__array__: cannot convert dtype {self.data.dtype} to {np.dtype(dtype)} "
+                             f"without a copy (copy=False)")
         return self.data if dtype is None else self.data.astype(dtype, copy=False)
 
     def __len__(self):
@@ -170,9 +180,16 @@ class Tensor:
                                "that made it has requires_grad=True, or it was made under no_grad)")
         gradient = _as_gradient(gradient, self, "backward")
         grads = _backprop([self], [gradient], create_graph, want=None)
+        given = set()                         # the arrays already given to a leaf as its .grad
         for t, g in grads.items():
-            if not create_graph and (g._ctx is not None or not g.data.flags.writeable):
-                g = Tensor(np.array(g.data))  # a detached buffer of its own (optimizers update in place)
+            if g.dtype != t.dtype:            # a root gradient or a hook's result in another dtype
+                g = astype(g, dtype=t.dtype) if create_graph else _wrap(g.data.astype(t.dtype))
+            elif not create_graph and (g._ctx is not None or not g.data.flags.writeable or id(g.data) in given
+                                       or np.may_share_memory(g.data, gradient.data)):
+                # each .grad a detached buffer of its own, as in PyTorch: a VJP may hand the same
+                # array to two inputs (x + w), and the caller's gradient= is theirs, not ours
+                g = _wrap(np.array(g.data))
+            given.add(id(g.data))
             t.grad = g if t.grad is None else t.grad + g
 
     # operator methods (+, *, @, .sum(), ...) are attached by tinygrad_edu.functional
@@ -190,6 +207,8 @@ def _float32_array(data):
     except ValueError:                          # NumPy: "setting an array element with a sequence"
         raise ValueError("Tensor: the nested lists are ragged (rows of different lengths, e.g. "
                          "[[1, 2], [3]]); every row must have the same length") from None
+    if array.dtype == object and all(isinstance(v, int) for v in array.flat):
+        array = np.array([float(v) for v in array.flat]).reshape(array.shape)   # ints beyond int64
     if array.dtype.kind not in "biuf":
         raise TypeError(f"Tensor: data must hold numbers, got elements of dtype {array.dtype} "
                         f"(from {type(data).__name__})")
@@ -497,6 +516,11 @@ def grad(outputs, inputs, grad_outputs=None, create_graph=False):
         grad_outputs = [None] * len(outputs)
     elif isinstance(grad_outputs, (Tensor, np.ndarray)):
         grad_outputs = [grad_outputs]
+    else:
+        grad_outputs = list(grad_outputs)
+    if len(grad_outputs) != len(outputs):
+        raise ValueError(f"grad: got {len(outputs)} outputs but {len(grad_outputs)} grad_outputs; give one "
+                         f"per output (None for a scalar output)")
     root_grads = []
     for out, g in zip(outputs, grad_outputs):
         if g is None:

@@ -461,10 +461,22 @@ def stack(tensors, axis=0):
     return stack_(*tensors, axis=_axis_index(axis, tensors[0].ndim + 1, "stack"))
 
 
-def _compare(ufunc):
+def _astype(x, dtype):
+    """x in another dtype. A cast to an integer or bool dtype ends the graph, as in PyTorch: the
+    result cannot require grad, and no gradient flows back through the rounding."""
+    if x.dtype == dtype:
+        return x
+    return astype(x, dtype=dtype) if dtype.kind == "f" else Tensor(x.data.astype(dtype))
+
+
+def _compare(ufunc, symbol):
     """Comparisons give bool Tensors that never require grad."""
     def method(self, other):
-        return Tensor(ufunc(self.data, other.data if isinstance(other, Tensor) else other))
+        other = other.data if isinstance(other, Tensor) else other
+        try:
+            return Tensor(ufunc(self.data, other))
+        except ValueError as error:               # shapes that do not broadcast: say which op
+            raise ValueError(f"{symbol}: {error} (input shapes {self.shape} and {np.shape(other)})") from None
     return method
 
 
@@ -476,12 +488,13 @@ Tensor.__truediv__, Tensor.__rtruediv__ = div, lambda a, b: div(b, a)
 Tensor.__pow__, Tensor.__rpow__ = power, lambda a, b: power(b, a)
 Tensor.__matmul__, Tensor.__rmatmul__ = matmul, lambda a, b: matmul(b, a)
 Tensor.__neg__ = neg
-Tensor.__lt__, Tensor.__le__ = _compare(np.less), _compare(np.less_equal)
-Tensor.__gt__, Tensor.__ge__ = _compare(np.greater), _compare(np.greater_equal)
-Tensor.__eq__, Tensor.__ne__ = _compare(np.equal), _compare(np.not_equal)
+Tensor.__lt__, Tensor.__le__ = _compare(np.less, "<"), _compare(np.less_equal, "<=")
+Tensor.__gt__, Tensor.__ge__ = _compare(np.greater, ">"), _compare(np.greater_equal, ">=")
+Tensor.__eq__, Tensor.__ne__ = _compare(np.equal, "=="), _compare(np.not_equal, "!=")
 Tensor.exp, Tensor.log, Tensor.sqrt = exp, log, sqrt
 Tensor.tanh, Tensor.sigmoid, Tensor.relu, Tensor.abs = tanh, sigmoid, _relu, absolute
-Tensor.astype = lambda a, dtype: a if a.dtype == dtype else astype(a, dtype=np.dtype(dtype))
+Tensor.__abs__, Tensor.__pos__ = absolute, lambda a: a             # abs(t); +t is t, as PyTorch's
+Tensor.astype = lambda a, dtype: _astype(a, np.dtype(dtype))
 Tensor.float = lambda a: a.astype(np.float32)
 Tensor.double = lambda a: a.astype(np.float64)
 Tensor.__getitem__ = _getitem
@@ -783,7 +796,7 @@ def _triangle(x, diagonal, upper, op):
         raise ValueError(f"{op}: needs a tensor with at least 2 axes, got shape {x.shape}")
     rows, cols = np.indices(x.shape[-2:])
     keep = cols - rows >= diagonal if upper else cols - rows <= diagonal
-    return where_(keep, x, 0)
+    return where_(keep, x, x.dtype.type(0))       # a zero of x's dtype: bool stays bool
 
 
 def tril(x, diagonal=0):
@@ -823,7 +836,9 @@ def chunk(x, chunks, axis=0):
     if not _is_int(chunks) or chunks < 1:
         raise ValueError(f"chunk: chunks must be a positive int, got {chunks!r}")
     n = x.shape[_one_axis(x, axis, "chunk")]
-    return split(x, max(-(-n // chunks), 1), axis)
+    if n == 0:                                    # PyTorch: `chunks` empty pieces
+        return split(x, [0] * chunks, axis)
+    return split(x, -(-n // chunks), axis)
 
 
 def pad(x, pad, mode="constant", value=0.0):

@@ -1,0 +1,121 @@
+"""Edges of docs/api.md found by an audit against PyTorch 2.13 and NumPy 2 (sixth speed pass):
+each test states what PyTorch or NumPy does, written out, so that it runs without torch."""
+import numpy as np
+import pytest
+
+import tinygrad_edu as tg
+from tinygrad_edu import Tensor
+from tinygrad_edu import functional as F
+
+
+# ---- __array__: NumPy's copy rules ------------------------------------------------------------
+def test_np_array_of_a_tensor_is_a_copy_and_np_asarray_is_its_data():
+    p = Tensor(np.ones(3, np.float32), requires_grad=True)
+    before = np.array(p)                                  # the usual "save the weights" line
+    (p * p).sum().backward()
+    tg.optim.SGD([p], lr=0.1).step()
+    assert before.tolist() == [1.0, 1.0, 1.0] and p.data.tolist() == pytest.approx([0.8] * 3)
+    assert np.asarray(p) is p.data
+    assert not np.shares_memory(np.array(p, dtype=np.float32), p.data)
+    with pytest.raises(ValueError, match=r"cannot convert dtype float32 to float64 without a copy"):
+        np.array(p, dtype=np.float64, copy=False)
+
+
+# ---- every leaf's .grad is its own, in the leaf's dtype -----------------------------------------
+def test_leaves_never_share_a_grad_with_each_other_or_with_the_callers_gradient():
+    a, b = Tensor(np.ones(2, np.float32), requires_grad=True), Tensor(np.ones(2, np.float32), requires_grad=True)
+    G = np.ones(2, np.float32)
+    (a + b).backward(G)                                   # add's VJP hands g itself to both inputs
+    a.grad.data *= 0
+    assert b.grad.data.tolist() == [1.0, 1.0] and G.tolist() == [1.0, 1.0]
+    x = Tensor(np.ones(2, np.float32), requires_grad=True)
+    G = Tensor(np.ones(2, np.float32))
+    x.backward(G)                                         # x is the root: its gradient is G
+    assert x.grad is not G and not np.shares_memory(x.grad.data, G.data)
+    s, t = Tensor(np.float32(1.0), requires_grad=True), Tensor(np.float32(1.0), requires_grad=True)
+    (s + t).backward()
+    assert s.grad is not t.grad and not np.shares_memory(s.grad.data, t.grad.data)
+
+
+def test_a_float32_leaf_gets_a_float32_grad_from_a_float64_gradient_or_hook():
+    x = Tensor(np.ones(3, np.float32), requires_grad=True)
+    x.backward(Tensor(np.full(3, 2.0)))                   # a float64 gradient for a float32 root
+    assert x.grad.dtype == np.float32 and x.grad.data.tolist() == [2.0] * 3
+    y = Tensor(np.ones(3, np.float32), requires_grad=True)
+    y.register_hook(lambda g: Tensor(g.data.astype(np.float64) * 3))
+    (y * 2).sum().backward()
+    assert y.grad.dtype == np.float32 and y.grad.data.tolist() == [6.0] * 3
+
+
+def test_gradients_still_accumulate_and_stay_differentiable_with_create_graph():
+    x = Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    (x * x).sum().backward()
+    (x * x).sum().backward()
+    assert x.grad.data.tolist() == [4.0, 8.0]
+    z = Tensor(np.array([3.0]), requires_grad=True)
+    (z * z * z).sum().backward(create_graph=True)         # dz = 3 z^2, itself a graph
+    assert z.grad.data.tolist() == [27.0] and z.grad.requires_grad
+    assert tg.grad(z.grad.sum(), z)[0].data.tolist() == [18.0]
+
+
+def test_grad_wants_one_grad_output_per_output():
+    a = Tensor(np.ones(3), requires_grad=True)
+    with pytest.raises(ValueError, match=r"grad: got 2 outputs but 1 grad_outputs; give one per output"):
+        tg.grad([(a * 2).sum(), (a * 3).sum()], [a], grad_outputs=[Tensor(np.array(1.0))])
+    (da,) = tg.grad([(a * 2).sum(), (a * 3).sum()], [a], grad_outputs=[None, Tensor(np.array(2.0))])
+    assert da.data.tolist() == [8.0] * 3
+
+
+def test_retain_grad_on_a_tensor_that_does_not_require_grad_is_an_error():
+    with pytest.raises(RuntimeError, match=r"retain_grad: this tensor does not require grad"):
+        Tensor(np.ones(2)).retain_grad()
+
+
+# ---- construction, casts, operators --------------------------------------------------------------
+def test_a_python_int_beyond_int64_becomes_float32():
+    big = Tensor(10 ** 20)
+    assert big.dtype == np.float32 and big.item() == np.float32(1e20)
+    assert Tensor([[10 ** 20, 1]]).data.tolist() == [[np.float32(1e20), 1.0]]
+    with pytest.raises(TypeError, match=r"data must hold numbers, got elements of dtype object"):
+        Tensor([1, None])                                 # not silently NaN
+
+
+def test_a_cast_to_an_integer_or_bool_dtype_ends_the_graph():
+    x = Tensor(np.array([1.5, -2.5]), requires_grad=True)
+    for dtype in (np.int64, bool):
+        y = x.astype(dtype)
+        assert not y.requires_grad and y.op is None and y.dtype == dtype   # PyTorch: x.long().requires_grad is False
+    assert x.astype(np.int64).data.tolist() == [1, -2]
+    f = x.astype(np.float32)                              # a float cast stays differentiable
+    assert f.requires_grad and tg.grad(f.sum(), x)[0].data.tolist() == [1.0, 1.0]
+
+
+def test_builtin_abs_and_unary_plus():
+    x = Tensor(np.array([-1.5, 2.0]), requires_grad=True)
+    y = abs(x)
+    assert y.data.tolist() == [1.5, 2.0] and tg.grad(y.sum(), x)[0].data.tolist() == [-1.0, 1.0]
+    assert +x is x
+
+
+@pytest.mark.parametrize("compare, symbol", [(lambda a, b: a < b, "<"), (lambda a, b: a >= b, ">="),
+                                             (lambda a, b: a == b, "==")])
+def test_a_comparison_that_cannot_broadcast_names_itself_and_both_shapes(compare, symbol):
+    with pytest.raises(ValueError, match=rf"^{symbol}: operands could not be broadcast .* \(input shapes "
+                                         rf"\(2, 3\) and \(4,\)\)$"):
+        compare(Tensor(np.ones((2, 3))), Tensor(np.ones(4)))
+
+
+def test_chunk_of_an_empty_axis_gives_that_many_empty_pieces():
+    pieces = tg.chunk(Tensor(np.zeros((0, 2))), 3)        # torch.chunk(torch.zeros(0, 2), 3)
+    assert [p.shape for p in pieces] == [(0, 2)] * 3
+    assert [p.shape for p in tg.chunk(Tensor(np.zeros((2, 0))), 2, dim=1)] == [(2, 0)] * 2
+    assert [p.shape for p in tg.chunk(Tensor(np.zeros((5, 2))), 3)] == [(2, 2), (2, 2), (1, 2)]
+
+
+def test_tril_and_triu_keep_the_dtype():
+    b = Tensor(np.ones((2, 2), bool))
+    assert b.tril().dtype == bool and b.tril().data.tolist() == [[True, False], [True, True]]
+    assert b.triu(1).data.tolist() == [[False, True], [False, False]]
+    assert Tensor(np.ones((2, 2), np.float32)).triu().dtype == np.float32
+    assert Tensor(np.arange(4).reshape(2, 2)).tril().data.tolist() == [[0, 0], [2, 3]]
+
