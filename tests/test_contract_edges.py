@@ -119,3 +119,34 @@ def test_tril_and_triu_keep_the_dtype():
     assert Tensor(np.ones((2, 2), np.float32)).triu().dtype == np.float32
     assert Tensor(np.arange(4).reshape(2, 2)).tril().data.tolist() == [[0, 0], [2, 3]]
 
+
+
+# ---- conv with an empty batch; max pooling over windows of -inf ---------------------------------
+@pytest.mark.parametrize("stride, padding", [(1, 0), (2, 1)])
+def test_conv2d_and_conv_transpose2d_take_an_empty_batch(stride, padding):
+    x = Tensor(np.zeros((0, 2, 5, 5)), requires_grad=True)
+    w = Tensor(np.ones((3, 2, 3, 3)), requires_grad=True)
+    b = Tensor(np.ones(3), requires_grad=True)
+    y = F.conv2d(x, w, b, stride=stride, padding=padding)
+    assert y.shape == (0, 3, 3, 3)                        # as torch's, for both settings
+    y.sum().backward()
+    assert x.grad.shape == (0, 2, 5, 5) and w.grad.data.tolist() == np.zeros((3, 2, 3, 3)).tolist()
+    assert b.grad.data.tolist() == [0.0] * 3
+    wt = Tensor(np.ones((2, 3, 3, 3)), requires_grad=True)
+    z = F.conv_transpose2d(x, wt, stride=stride, padding=padding)
+    assert z.shape == ((0, 3, 7, 7) if stride == 1 else (0, 3, 9, 9))
+    z.sum().backward()
+    assert not wt.grad.data.any()
+
+
+def test_max_pool2d_never_routes_to_padding_when_a_windows_input_is_all_minus_inf():
+    x = Tensor(np.full((1, 1, 4, 4), -np.inf), requires_grad=True)
+    y, indices = F.max_pool2d(x, 3, stride=2, padding=1, return_indices=True)
+    y.sum().backward()
+    # PyTorch reads the input alone: each window's gradient goes to its first input element
+    assert indices.data.ravel().tolist() == [0, 1, 4, 5]
+    assert x.grad.data[0, 0].tolist() == [[1, 1, 0, 0], [1, 1, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]]
+    x2 = Tensor(np.full((1, 1, 4, 4), -np.inf), requires_grad=True)
+    F.max_pool2d(x2, 2, stride=1, padding=1).sum().backward()
+    assert x2.grad.data.sum() == 25                       # every one of the 5 x 5 windows sends its 1
+    assert x2.grad.data[0, 0].tolist() == [[4, 2, 2, 2], [2, 1, 1, 1], [2, 1, 1, 1], [2, 1, 1, 1]]

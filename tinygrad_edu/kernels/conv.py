@@ -297,7 +297,7 @@ def batch_chunks(N, bytes_per_image, flops_per_image, least=1):
     number of threads), so results are the same however many threads run them. `least`: at
     least so many chunks (if there are so many images)."""
     per_chunk = max(1, CHUNK_BYTES // max(bytes_per_image, 1), -(-CHUNK_FLOPS // max(flops_per_image, 1)))
-    n_chunks = min(max(-(-N // per_chunk), least), N)
+    n_chunks = max(min(max(-(-N // per_chunk), least), N), 1)      # an empty batch: one empty chunk
     if n_chunks > 1 and n_chunks % 2 and n_chunks < N:
         n_chunks += 1
     bounds = [N * i // n_chunks for i in range(n_chunks + 1)]

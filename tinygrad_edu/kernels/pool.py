@@ -68,16 +68,23 @@ def max_pool2d(x, kernel_size, stride, padding, dilation=(1, 1), extra=(0, 0)):
 def first_max_offset(x, ans, kernel_size, stride, padding, dilation=(1, 1), extra=(0, 0)):
     """For each window, the offset a*kW + b of its first maximal element in row-major order:
     the one element that receives the window's gradient (PyTorch's rule). A window holding a NaN
-    has the maximum NaN, which equals nothing: its gradient goes to its last NaN, as in PyTorch."""
+    has the maximum NaN, which equals nothing: its gradient goes to its last NaN, as in PyTorch.
+    Padding is never chosen, even where a window's input is all -inf like the padding: PyTorch
+    reads the input alone, so such a window's gradient goes to its first input element."""
     argmax = np.zeros(ans.shape, np.int16)
+    pads = padding_pairs(padding, extra)
+    # (H, W) -> padded: True on the input, False on the padding (None: no padding)
+    on_input = pad(np.ones(x.shape[2:], bool), pads, value=False) if any(map(any, pads)) else None
 
     def part(start, stop):                                # images start:stop (see over_batch)
-        x_padded = pad(x[start:stop], padding_pairs(padding, extra), value=-np.inf)
+        x_padded = pad(x[start:stop], pads, value=-np.inf)
         best, chosen = ans[start:stop], argmax[start:stop]
         unclaimed = np.ones(best.shape, bool)             # windows whose first maximum is still ahead
         is_first_max = np.empty(best.shape, bool)
         for k, window_slice in offset_slices(kernel_size, stride, ans.shape[2:], dilation):
             np.equal(x_padded[window_slice], best, out=is_first_max)
+            if on_input is not None:
+                is_first_max &= on_input[window_slice]    # (Ho, Wo), broadcast over images and channels
             is_first_max &= unclaimed
             unclaimed ^= is_first_max
             chosen += is_first_max * np.int16(k)
