@@ -150,3 +150,31 @@ def test_max_pool2d_never_routes_to_padding_when_a_windows_input_is_all_minus_in
     F.max_pool2d(x2, 2, stride=1, padding=1).sum().backward()
     assert x2.grad.data.sum() == 25                       # every one of the 5 x 5 windows sends its 1
     assert x2.grad.data[0, 0].tolist() == [[4, 2, 2, 2], [2, 1, 1, 1], [2, 1, 1, 1], [2, 1, 1, 1]]
+
+
+# ---- var without enough values; attention that may attend nowhere ------------------------------
+def test_var_and_std_without_enough_values_divide_by_zero_as_pytorch():
+    with np.errstate(all="ignore"):
+        assert Tensor(np.array([1.0, 3.0])).var(correction=2).item() == np.inf   # torch: 2 / max(0, 0)
+        assert Tensor(np.array([1.0, 3.0])).var(correction=5).item() == np.inf
+        assert np.isnan(Tensor(np.array([2.0, 2.0])).var(correction=2).item())  # 0 / 0
+        x = Tensor(np.array([1.0, 3.0]), requires_grad=True)
+        with pytest.warns(RuntimeWarning, match="Degrees of freedom <= 0"):  # NumPy's, as torch warns too
+            s = x.std(correction=3)
+        s.backward()
+        assert s.item() == np.inf and np.isnan(x.grad.data).all()           # torch: [nan, nan]
+
+
+@pytest.mark.parametrize("mask_kind", ["bool", "float"])
+def test_attention_with_a_query_that_may_attend_nowhere_gives_zeros_not_nan(mask_kind):
+    q, k = Tensor(np.ones((1, 2, 4)), requires_grad=True), Tensor(np.ones((1, 3, 4)), requires_grad=True)
+    v = Tensor(np.arange(6.0).reshape(1, 3, 2), requires_grad=True)
+    allowed = np.array([[True] * 3, [False] * 3])
+    mask = allowed if mask_kind == "bool" else np.where(allowed, 0.0, -np.inf)
+    y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+    y.sum().backward()
+    # PyTorch 2.13: the first query averages v's rows, the second gets zeros; v's gradient is the
+    # first query's weights (1/3 each), and no gradient is NaN
+    assert y.data.tolist() == [[[2.0, 3.0], [0.0, 0.0]]]
+    assert v.grad.data == pytest.approx(np.full((1, 3, 2), 1 / 3))
+    assert np.isfinite(q.grad.data).all() and np.isfinite(k.grad.data).all()

@@ -675,7 +675,11 @@ def var(x, axis=None, correction=1, keepdims=False):
     centred = x - mean(x, axis=axes, keepdims=True)
     total = sum_(centred * centred, axis=axes, keepdims=keepdims)
     dof = n - correction
-    return total * (1.0 / dof) if dof > 0 else total * np.nan      # PyTorch: NaN without enough values
+    # without enough values PyTorch divides by max(n - correction, 0) = 0: inf, and NaN where total is 0
+    if dof > 0:
+        return total * (1.0 / dof)
+    with np.errstate(invalid="ignore"):                             # 0 * inf: NaN, on purpose
+        return total * np.inf
 
 
 def std(x, axis=None, correction=1, keepdims=False):
@@ -1210,7 +1214,13 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
             scores = where_(mask, scores, -np.inf)
         else:
             scores = scores + tensor_arg(attn_mask, op, "attn_mask").astype(scores.dtype)
-    weights = softmax(scores, axis=-1)
+    # a query the mask lets attend nowhere gets zero weights and output, as PyTorch's (its softmax
+    # would be 0/0); its scores are replaced first so that no NaN reaches the gradients either
+    nowhere = np.isneginf(scores.data).all(axis=-1, keepdims=True) if attn_mask is not None else None
+    if nowhere is not None and nowhere.any():
+        weights = where_(nowhere, 0.0, softmax(where_(nowhere, 0.0, scores), axis=-1))
+    else:
+        weights = softmax(scores, axis=-1)
     if dropout_p:
         weights = dropout(weights, dropout_p, training=True, rng=rng)
     return weights @ v

@@ -98,7 +98,8 @@ def _std_vjp(g, ans, x, axis, correction, keepdims=False):
     flat = s.data == 0
     safe = where_(flat, 1, s)
     centred = x - mean(x, axis=axis, keepdims=True)
-    return where_(flat, 0, _unreduce(g, x, axis, keepdims) / (safe * (n - correction))) * centred
+    dof = max(n - correction, 0)                                # PyTorch's: too few values give NaN
+    return where_(flat, 0, _unreduce(g, x, axis, keepdims) / (safe * dof)) * centred
 
 
 std = primitive(_std, "std")
