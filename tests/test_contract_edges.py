@@ -178,3 +178,37 @@ def test_attention_with_a_query_that_may_attend_nowhere_gives_zeros_not_nan(mask
     assert y.data.tolist() == [[[2.0, 3.0], [0.0, 0.0]]]
     assert v.grad.data == pytest.approx(np.full((1, 3, 2), 1 / 3))
     assert np.isfinite(q.grad.data).all() and np.isfinite(k.grad.data).all()
+
+
+# ---- no_grad on a generator; gather of a 0-d tensor ---------------------------------------------
+def test_no_grad_on_a_generator_function_holds_inside_it_at_every_resumption():
+    a = Tensor(np.ones(2), requires_grad=True)
+
+    @tg.no_grad()
+    def batches():
+        sent = yield (a * 2).requires_grad
+        yield sent, (a * 3).requires_grad
+        return "done"
+
+    gen = batches()
+    assert next(gen) is False and (a * 2).requires_grad     # off inside, on again outside between yields
+    assert gen.send("x") == ("x", False) and (a * 2).requires_grad
+    with pytest.raises(StopIteration) as stop:
+        next(gen)
+    assert stop.value.value == "done"
+
+    @tg.no_grad
+    def catcher():
+        try:
+            yield 1
+        except KeyError:
+            yield (a * 2).requires_grad
+    gen = catcher()
+    next(gen)
+    assert gen.throw(KeyError("k")) is False                 # a thrown exception is handled inside the mode
+
+
+def test_gather_of_a_0d_tensor_at_index_0_is_the_tensor():
+    x = Tensor(np.array(2.5), requires_grad=True)
+    y = x.gather(0, np.array(0))                             # torch.tensor(2.5).gather(0, torch.tensor(0))
+    assert y.shape == () and y.item() == 2.5 and tg.grad(y, x)[0].item() == 1.0

@@ -17,6 +17,7 @@ summed back to its input's shape, undoing broadcasting) and `astype` (and cast t
 import contextlib
 import functools
 import gc
+import inspect
 import threading
 
 import numpy as np
@@ -564,6 +565,36 @@ class no_grad(contextlib.ContextDecorator):
     def __exit__(self, *exc):
         _per_thread.modes.grad_enabled = self._saved.stack.pop()
         return False
+
+    def __call__(self, func):
+        """As a decorator. A generator function's body runs between its yields, each time the
+        caller resumes it: the mode is set around every resumption (PyTorch's rule), not only
+        around the call that makes the generator."""
+        if not inspect.isgeneratorfunction(func):
+            return super().__call__(func)
+
+        @functools.wraps(func)
+        def generator(*args, **kwargs):
+            gen = func(*args, **kwargs)
+            try:
+                with self:
+                    response = gen.send(None)
+                while True:
+                    try:
+                        request = yield response
+                    except GeneratorExit:
+                        with self:
+                            gen.close()
+                        raise
+                    except BaseException as error:        # thrown in by the caller: pass it on
+                        with self:
+                            response = gen.throw(error)
+                    else:
+                        with self:
+                            response = gen.send(request)
+            except StopIteration as stop:
+                return stop.value
+        return generator
 
 
 class enable_grad(no_grad):

@@ -784,6 +784,8 @@ def gather(x, axis, index):
     index = np.asarray(index.data if isinstance(index, Tensor) else index)
     if not np.issubdtype(index.dtype, np.integer):
         raise TypeError(f"{op}: index must hold integers, got dtype {index.dtype}")
+    if x.ndim == 0 and index.ndim == 0 and index == 0:  # PyTorch: a 0-d x at index 0 is x
+        return x * 1
     if index.ndim != x.ndim or any(m > n for i, (m, n) in enumerate(zip(index.shape, x.shape)) if i != axis):
         raise ValueError(f"{op}: index of shape {index.shape} does not fit x of shape {x.shape} along "
                          f"axis {axis}: same number of axes, and no larger along the others")
