@@ -3,6 +3,7 @@ residue of (H + 2p - d(k-1) - 1) mod stride; the fast path against the SciPy ref
 learner's exact case; PyTorch cross-checks (skipped without torch); errors."""
 import os
 import subprocess
+import threading
 import sys
 from pathlib import Path
 
@@ -477,3 +478,27 @@ def test_columns_freed_by_the_garbage_collector_inside_take_do_not_deadlock():
                           env=dict(os.environ, PYTHONPATH=str(ROOT)))
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["(10,)", "True"]
+
+
+def test_release_scratch_frees_every_threads_buffers_and_they_come_back_on_use():
+    from tinygrad_edu.kernels import conv as kernels
+    made, release, done = threading.Event(), threading.Event(), threading.Event()
+    seen = {}
+
+    def worker():                          # a thread that outlives its kernel call, as the pool's do
+        x = np.ones((2, 3, 8, 8), np.float32)
+        kernels.correlate(x, np.ones((4, 3, 3, 3), np.float32), (1, 1), ((1, 1), (1, 1)), (1, 1), 1)
+        seen["before"] = dict(kernels._scratch.buffers)
+        made.set()
+        release.wait(10)
+        seen["after"] = dict(kernels._scratch.buffers)
+        done.set()
+
+    threading.Thread(target=worker).start()
+    assert made.wait(10) and seen["before"]                   # it holds the "input" and "matrix" buffers
+    tg.conv.release_scratch()                                 # from this thread
+    release.set()
+    assert done.wait(10) and seen["after"] == {}
+    y = kernels.correlate(np.ones((2, 3, 8, 8), np.float32), np.ones((4, 3, 3, 3), np.float32), (1, 1),
+                          ((1, 1), (1, 1)), (1, 1), 1)
+    assert y[0, 0, 1:-1, 1:-1].tolist() == np.full((6, 6), 27.0).tolist()   # re-made, and right

@@ -116,16 +116,28 @@ def flip_transpose(w, groups):
 # ==============================================================================================
 # Reusable memory
 # ==============================================================================================
+class _Buffers(dict):
+    """One thread's scratch buffers, {(role, dtype): flat array}. (A dict subclass, so that the
+    registry below can hold it weakly: it goes when its thread does.)"""
+    __slots__ = ("__weakref__",)
+
+
+_every_thread = weakref.WeakValueDictionary()   # id -> every thread's _Buffers, for release_scratch()
+_every_thread_lock = threading.Lock()
+
+
 class _Scratch(threading.local):
     """Reusable buffers for the kernels' big temporaries. Memory fresh from the OS is slow to
     touch the first time (a page fault per page), so each temporary reuses the buffer of the
     previous call; and the kernels share three buffers by role ("input": x padded or re-laid,
     "matrix": im2col columns or tap products, "planes"), so that a forward and the two gradients
     after it write to memory that is still in cache. Results never live here: every array a
-    kernel returns is its own. `release_scratch()` gives the memory back."""
+    kernel returns is its own. `release_scratch()` gives the memory back, every thread's."""
 
-    def __init__(self):
-        self.buffers = {}
+    def __init__(self):                  # runs once in each thread that uses the buffers
+        self.buffers = _Buffers()
+        with _every_thread_lock:         # (the pool's threads live on, holding theirs)
+            _every_thread[id(self.buffers)] = self.buffers
 
     def get(self, name, shape, dtype):
         size, dtype = int(np.prod(shape)), np.dtype(dtype)
@@ -205,8 +217,11 @@ class Columns:
 
 
 def release_scratch():
-    """Free the kernels' reusable temporary buffers (they are re-made on the next call)."""
-    _scratch.buffers.clear()
+    """Free the kernels' reusable temporary buffers, every thread's (they are re-made on the next
+    call). A thread busy with a kernel keeps the buffers it is using until it is done."""
+    with _every_thread_lock:
+        for buffers in list(_every_thread.values()):
+            buffers.clear()
     spare.clear()
 
 
