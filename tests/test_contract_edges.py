@@ -212,3 +212,20 @@ def test_gather_of_a_0d_tensor_at_index_0_is_the_tensor():
     x = Tensor(np.array(2.5), requires_grad=True)
     y = x.gather(0, np.array(0))                             # torch.tensor(2.5).gather(0, torch.tensor(0))
     assert y.shape == () and y.item() == 2.5 and tg.grad(y, x)[0].item() == 1.0
+
+
+# ---- errors inside a scope ----------------------------------------------------------------------
+@pytest.mark.parametrize("fail, kind", [
+    (lambda x: x.sum(axis=5), np.exceptions.AxisError),
+    (lambda x: x[10], IndexError),
+    (lambda x: Tensor([1.0]).retain_grad(), RuntimeError),
+    (lambda x: x @ Tensor(np.ones((4, 2))), ValueError),
+])
+def test_every_error_raised_inside_a_scope_starts_with_the_scopes_name_once(fail, kind):
+    x = Tensor(np.ones((2, 3)))
+    with pytest.raises(kind) as error:
+        with tg.scope("block"):
+            with tg.scope("fc1"):
+                fail(x)
+    assert type(error.value) is kind and str(error.value).startswith("block/fc1: ")
+    assert str(error.value).count("fc1") == 1

@@ -617,6 +617,9 @@ def detect_anomaly():
         modes.anomaly = saved
 
 
+_SCOPED_ERRORS = (ValueError, TypeError, IndexError, RuntimeError, np.exceptions.AxisError)
+
+
 @contextlib.contextmanager
 def scope(name):
     """Name the ops made inside (nested scopes join with '/'); draw_graph boxes each scope."""
@@ -625,10 +628,11 @@ def scope(name):
     modes.scope = name if saved is None else f"{saved}/{name}"
     try:
         yield
-    except (ValueError, TypeError) as error:
+    except (ValueError, TypeError, IndexError, RuntimeError) as error:
         # a learner's model fails deep inside a layer: say which layer ("fc1: linear: x (10, 150)
-        # @ weight.T ..."), once, with the innermost scope's full name
-        if type(error) in (ValueError, TypeError) and not getattr(error, "_scoped", False) \
+        # @ weight.T ..."), once, with the innermost scope's full name. Only the plain types (and
+        # NumPy's AxisError) are made again: another subclass may take other arguments
+        if type(error) in _SCOPED_ERRORS and not getattr(error, "_scoped", False) \
                 and len(error.args) == 1 and isinstance(error.args[0], str):
             named = type(error)(f"{modes.scope}: {error.args[0]}")
             named._scoped = True
