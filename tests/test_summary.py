@@ -98,3 +98,14 @@ def test_scoped_conv_with_padding_same_is_its_own_row():
 def test_a_function_must_return_tensors():
     with pytest.raises(TypeError, match="must return a Tensor"):
         tg.summary(lambda x: 3, np.ones(2, np.float32), print_table=False)
+
+
+def test_the_bn_models_running_statistics_are_buffers_not_parameters():
+    params = models.init_params("bn", rng=0)
+    table = tg.summary(models.forward, np.zeros((2, 1, 28, 28), np.float32), params=params, print_table=False)
+    # the models' docstring, torch_module("bn").parameters() and metrics.json all say 52,162
+    assert table.total_params == table.trainable_params == sum(r.params for r in table.rows) == 52162
+    assert (table.buffers, table.n_buffer_tensors) == (2 * (8 + 16), 4)
+    assert str(table).splitlines()[-2] == ("Total params: 52,162 in 10 tensors; buffers (running statistics, "
+                                           "not parameters): 48 in 4 tensors")
+    assert [r.params for r in table.rows if r.name in ("bn1", "bn2")] == [16, 32]   # weight and bias only

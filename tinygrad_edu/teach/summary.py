@@ -19,6 +19,7 @@ import numpy as np
 
 from ..engine import Tensor, enable_grad
 from ..engine import topological_order
+from ..nn.models import is_buffer
 from ..viz.dot import format_params, format_shape
 
 __all__ = ["summary", "Summary", "SummaryRow"]
@@ -32,8 +33,10 @@ class Summary:
     """The result of summary(): `.rows` (SummaryRow, in execution order), `.total_params`,
     `.trainable_params`, `.n_ops`, `.output_shapes`; `str()` is the table."""
 
-    def __init__(self, rows, total_params, trainable_params, n_param_tensors, n_ops, output_shapes):
+    def __init__(self, rows, total_params, trainable_params, n_param_tensors, n_ops, output_shapes,
+                 buffers=(0, 0)):
         self.rows = rows
+        self.buffers, self.n_buffer_tensors = buffers   # batch norm's running statistics: not parameters
         self.total_params = total_params
         self.trainable_params = trainable_params
         self.n_param_tensors = n_param_tensors
@@ -56,7 +59,9 @@ class Summary:
         rule = "=" * len(line(header))
         frozen = self.total_params - self.trainable_params
         totals = [f"Total params: {self.total_params:,} in {self.n_param_tensors} tensors"
-                  + (f" ({frozen:,} not requiring grad)" if frozen else ""),
+                  + (f" ({frozen:,} not requiring grad)" if frozen else "")
+                  + (f"; buffers (running statistics, not parameters): {self.buffers:,} in "
+                     f"{self.n_buffer_tensors} tensors" if self.n_buffer_tensors else ""),
                   f"Ops: {self.n_ops}   Output: {', '.join(format_shape(s) for s in self.output_shapes)}"]
         return "\n".join([rule, line(header), rule] + [line(c) for c in cells] + [rule] + totals)
 
@@ -127,6 +132,9 @@ def summary(fn, *example_inputs, params=None, print_table=True):
         result = fn(params, *inputs) if params is not None else fn(*inputs)
     outputs = _outputs(result)
     named = _named_params(params)
+    # batch norm's running statistics ride in the params dict but are state, not parameters
+    buffers = {pid: t for pid, (name, t) in named.items() if is_buffer(name)}
+    named = {pid: entry for pid, entry in named.items() if pid not in buffers}
     input_ids = {id(t) for t in inputs if isinstance(t, Tensor)}
     order = topological_order(outputs, grad_only=False)
 
@@ -197,7 +205,8 @@ def summary(fn, *example_inputs, params=None, print_table=True):
     n_ops = sum(1 for t in order if not t.is_leaf)
     table = Summary([SummaryRow(row["name"], describe(i, row), tuple(row["shape"]), row["params"])
                      for i, row in enumerate(rows)],
-                    total, trainable, len(all_params), n_ops, [o.shape for o in outputs])
+                    total, trainable, len(all_params), n_ops, [o.shape for o in outputs],
+                    buffers=(sum(t.size for t in buffers.values()), len(buffers)))
     if print_table:
         print(table)
     return table
