@@ -229,3 +229,9 @@ def test_every_error_raised_inside_a_scope_starts_with_the_scopes_name_once(fail
                 fail(x)
     assert type(error.value) is kind and str(error.value).startswith("block/fc1: ")
     assert str(error.value).count("fc1") == 1
+
+
+def test_float_and_int_of_any_one_element_tensor_as_pytorch():
+    assert float(Tensor([2.5])) == 2.5 and int(Tensor([[2.5]])) == 2 and float(Tensor(np.float64(3))) == 3.0
+    with pytest.raises(TypeError, match=r"float\(\): only a tensor with one element .* shape \(2,\)"):
+        float(Tensor([1.0, 2.0]))

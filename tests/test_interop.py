@@ -402,6 +402,14 @@ def test_export_mistakes_are_one_line(torch, tmp_path, capsys):
     assert exit_.value.code == 2
 
 
+def test_export_checkpoint_returns_out_path_as_given(torch, tmp_path, monkeypatch):
+    from tinygrad_edu.training.checkpoint import save_checkpoint
+    monkeypatch.chdir(tmp_path)
+    save_checkpoint("s.npz", models.init_params("seed", rng=0))
+    assert interop.export_checkpoint("s.npz", "s.pt") == ("s.pt", "seed")      # a str stays a str
+    assert interop.export_checkpoint("s.npz", tmp_path / "t.pt") == (tmp_path / "t.pt", "seed")
+
+
 # ---- the porting guide runs ------------------------------------------------------------------------
 def test_the_porting_guide_python_blocks_run_in_order(torch, tmp_path, monkeypatch):
     """Every python block of the porting guide runs, in order, and every text block is, line for

@@ -120,6 +120,18 @@ def test_a_mismatched_checkpoint_is_refused_clearly(tmp_path):
         load_checkpoint(tmp_path / "absent.npz")
 
 
+def test_a_damaged_zip_or_npy_header_is_a_checkpoint_error_naming_the_file(tmp_path):
+    good = save_checkpoint(tmp_path / "good.npz", models.init_params("seed", rng=0)).read_bytes()
+    entry = good.index(b"PK\x01\x02")                   # the zip's first central-directory entry
+    header = good.index(b"(80, 96)")                     # fc1.weight's .npy header: its shape
+    damaged = {"method.npz": good[:entry + 10] + b"\xff\x00" + good[entry + 12:],   # compression 255
+               "header.npz": good[:header + 7] + b"[" + good[header + 8:]}          # "(80, 96["
+    for name, data in damaged.items():                   # zipfile's NotImplementedError, tokenize's error
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(CheckpointError, match=rf"checkpoint {name}: not a readable \.npz file"):
+            load_checkpoint(tmp_path / name)
+
+
 def test_a_pickled_checkpoint_is_never_unpickled(tmp_path):
     arrays = {k: v.data for k, v in models.init_params("seed", rng=0).items()}
     arrays["meta.model"] = np.array(["seed", None], dtype=object)  # needs pickle to load

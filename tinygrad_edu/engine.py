@@ -155,10 +155,17 @@ class Tensor:
         return bool(self.data)
 
     def __float__(self):
-        return float(self.data)
+        return float(self._one_number("float"))
 
     def __int__(self):
-        return int(self.data)
+        return int(self._one_number("int"))
+
+    def _one_number(self, op):
+        """float(t), int(t): any one-element tensor, as in PyTorch (NumPy 2 takes only 0-d arrays)."""
+        if self.data.size != 1:
+            raise TypeError(f"{op}(): only a tensor with one element converts to a Python number; this "
+                            f"one has shape {self.shape} (index it, or reduce it with .sum() or .mean())")
+        return self.data.item()
 
     __hash__ = object.__hash__  # comparisons return Tensors, yet tensors stay usable as dict keys
 

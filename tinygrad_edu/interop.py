@@ -291,7 +291,7 @@ def export_checkpoint(checkpoint_path, out_path):
     torch = _import_torch("export")
     from .training.checkpoint import load_checkpoint
 
-    out_path = Path(out_path)
+    given, out_path = out_path, Path(out_path)
     if out_path.is_dir():
         raise IsADirectoryError(f"export: {str(out_path)!r} is a directory; give a file name such as model.pt")
     if not out_path.parent.is_dir():
@@ -301,4 +301,4 @@ def export_checkpoint(checkpoint_path, out_path):
     torch_module(model, params=params)                     # raises if PyTorch would not load it
     with open(out_path, "wb") as f:                     # an unwritable path: an OSError, not torch's RuntimeError
         torch.save(state_dict, f)
-    return out_path, model
+    return given, model                                 # out_path as the caller gave it

@@ -13,7 +13,6 @@ leaves the previous file whole; a reader never sees half a checkpoint.
 import contextlib
 import os
 import secrets
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -92,10 +91,10 @@ def load_checkpoint(path, model=None):
                                   f"save_checkpoint wrote")
         with archive:
             arrays = {name: archive[name] for name in archive.files}
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
+    except Exception as e:    # a damaged zip or .npy header fails in many ways (zipfile, tokenize, ...)
         if isinstance(e, CheckpointError):
             raise
-        raise CheckpointError(f"checkpoint {path.name}: not a readable .npz file ({e})") from None
+        raise CheckpointError(f"checkpoint {path.name}: not a readable .npz file ({type(e).__name__}: {e})") from None
 
     recorded = str(arrays.pop(_META + "model")) if _META + "model" in arrays else None
     arrays.pop(_META + "format", None)
