@@ -264,6 +264,33 @@ def test_wrong_shape_names_the_expected_shape_and_a_cause():
     words(tg.check_backward(backward, "conv2d"), "expected (2, 3, 7, 6)", "wrong order")
 
 
+def test_channels_not_swapped_with_more_out_than_in_channels_is_named_by_the_shape():
+    def backward(delta, x, w):                # dx sized and filled from w as it is: C_out channels
+        dx = np.zeros((x.shape[0], w.shape[0]) + x.shape[2:])
+        for n in range(x.shape[0]):
+            for c in range(w.shape[0]):
+                for o in range(w.shape[1]):
+                    dx[n, c] += convolve2d(delta[n, o], w[c, o], mode="full")
+        return dx
+    diagnosis = tg.check_backward(backward, "conv2d").diagnosis      # the default cases: C_in 3, C_out 4
+    assert diagnosis.startswith("dx has shape (2, 4, 7, 6), expected (2, 3, 7, 6): likely the kernel's in/out "
+                                "channel axes are not swapped")
+    assert "w.transpose(1, 0, 2, 3)" in diagnosis and "padding" not in diagnosis
+
+
+def test_check_layer_refuses_functions_it_cannot_call_as_documented():
+    def forward(x, w, b, conv_param):
+        return np.zeros(1), (x, w)
+
+    def backward(delta, x, w):                # a check_backward-style function given as backward_fn
+        return delta
+    with pytest.raises(TypeError, match=r"check_layer: conv2d calls your backward_fn as backward_fn\(dout, cache\), "
+                                        r"but backward\(delta, x, w\) cannot be called that way"):
+        tg.check_layer(forward, backward, "conv2d")
+    with pytest.raises(TypeError, match=r"calls your forward_fn as forward_fn\(x, pool_param\)"):
+        tg.check_layer(lambda x: (x, x), lambda dout, cache: dout, "max_pool2d", kernel_size=2)
+
+
 # ---- localisation, when no known mistake matches ------------------------------------------------
 def test_border_rows_only_points_at_the_padding():
     def backward(delta, x, w):
@@ -733,6 +760,9 @@ MORE_MISTAKES = [
     ("dx cropped at the wrong side", "conv2d", {"padding": 1},
      _conv(dx=lambda d, x, w, s, p: conv_backward(d, np.pad(x, ((0, 0), (0, 0), (p, p), (p, p))), w, s)[0]
            [:, :, :x.shape[2], :x.shape[3]]), ("cropped at the wrong side",)),
+    ("dx cropped at the other wrong side", "conv2d", {"padding": 1},
+     _conv(dx=lambda d, x, w, s, p: conv_backward(d, np.pad(x, ((0, 0), (0, 0), (p, p), (p, p))), w, s)[0]
+           [:, :, 2 * p:, 2 * p:]), ("cropped at the wrong side", "not the last H rows and W columns")),
     ("max-pool ties split", "max_pool2d", {}, split_ties, ("splits",)),
     ("max-pool whole window", "max_pool2d", {"kernel_size": 2, "stride": 2},
      lambda d, x, kernel_size, stride: np.pad(np.repeat(np.repeat(d, 2, 2), 2, 3),

@@ -363,6 +363,8 @@ def _conv_dx(delta, w, x_shape, params, *, flip=(True, True), weight="transpose"
         return canvas
     if crop == "end":
         return canvas[:, :, :H, :W]
+    if crop == "start":
+        return canvas[:, :, 2 * ph:2 * ph + H, 2 * pw:2 * pw + W]
     return canvas[:, :, ph:ph + H, pw:pw + W]
 
 
@@ -445,6 +447,9 @@ def _conv_mistakes(name, delta, case, params):
         yield (f"dx is cropped at the wrong side: the forward padding is {ph} rows and {pw} columns on EACH side, "
                f"so keep dx_padded[:, :, {ph}:{ph}+H, {pw}:{pw}+W], not the first H rows and W columns",
                lambda: _conv_dx(delta, w, x.shape, params, crop="end"))
+        yield (f"dx is cropped at the wrong side: the forward padding is {ph} rows and {pw} columns on EACH side, "
+               f"so keep dx_padded[:, :, {ph}:{ph}+H, {pw}:{pw}+W], not the last H rows and W columns",
+               lambda: _conv_dx(delta, w, x.shape, params, crop="start"))
         span = (params["dilation"][0] * (kh - 1) + 1, params["dilation"][1] * (kw - 1) + 1)
         full = (span[0] - 1, span[1] - 1)
         for pads, mode in (((0, 0), "a valid"), (((span[0] - 1) // 2, (span[1] - 1) // 2), "a 'same'"),
@@ -686,7 +691,13 @@ def _shape_sentence(name, received, expected, op, case, params):
         causes.append("its axes are in the wrong order (transposed)")
     if op == "conv2d" and len(got) == 4 and name == "dx":
         (ph, pw), (kh, kw) = params["padding"], case["w"].shape[2:]
-        if got[2:] == (want[2] + 2 * ph, want[3] + 2 * pw):
+        if got[1] != want[1] and got[1] == case["w"].shape[0]:
+            causes.append(f"the kernel's in/out channel axes are not swapped: dx has one channel per input "
+                          f"channel (C_in = {want[1]}), so correlate the delta with W transposed over its first "
+                          f"two axes, w.transpose(1, 0, 2, 3), not with W as it is ({got[1]} = C_out channels)")
+        if got[2:] == want[2:]:
+            pass                                                  # the planes are right
+        elif (ph or pw) and got[2:] == (want[2] + 2 * ph, want[3] + 2 * pw):
             causes.append("the forward padding is not cropped")
         elif got[2] < want[2]:
             causes.append(f"a valid instead of a full correlation, or the stride zeros not inserted "
@@ -879,9 +890,19 @@ def check_layer(forward_fn, backward_fn, op, *, x=None, w=None, b=None, delta=No
     returns dx, or (dx, dw, db) for conv2d and linear. The forward output is checked too."""
     if op not in ("conv2d", "max_pool2d", "avg_pool2d", "linear", "relu"):
         raise ValueError(f"check_layer: op must be conv2d, max_pool2d, avg_pool2d, linear or relu, got {op!r}")
-    for what, f in (("forward_fn", forward_fn), ("backward_fn", backward_fn)):
+    forward_args = {"conv2d": "x, w, b, conv_param", "linear": "x, w, b", "relu": "x"}.get(op, "x, pool_param")
+    for what, f, args in (("forward_fn", forward_fn, forward_args), ("backward_fn", backward_fn, "dout, cache")):
         if not callable(f):
             raise TypeError(f"check_layer: {what} must be a function, got {type(f).__name__}")
+        try:                                # as check_backward: a function that cannot be called
+            signature = inspect.signature(f)    # as documented is an error, not a WRONG report
+        except (TypeError, ValueError):
+            continue
+        try:
+            signature.bind(*args.split(", "))
+        except TypeError as error:
+            raise TypeError(f"check_layer: {op} calls your {what} as {what}({args}), but {_describe(f)} cannot "
+                            f"be called that way ({error})") from None
     given = dict(op_params)
     params = _normalise_params(op, op_params)
     kernel_size = op_params.get("kernel_size") if op == "conv2d" else None
