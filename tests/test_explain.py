@@ -101,6 +101,18 @@ def test_max_pool2d_overlapping_windows_padding_and_remainder():
     assert e["y"] == (1, 1, 3, 3) and e.zero_rows == e.zero_cols == [6]
 
 
+def test_max_pool2d_takes_dilation_as_its_op_does():
+    e = tg.explain("max_pool2d", input=(1, 2, 5, 7), kernel_size=2, stride=1, padding=1, dilation=2, numbers=True,
+                   print_text=False)
+    xt = tg.Tensor(e.arrays["input"], requires_grad=True)     # its own distinct numbers
+    y = F.max_pool2d(xt, 2, stride=1, padding=1, dilation=2)
+    (dx,) = tg.grad(y, [xt], grad_outputs=tg.Tensor(e.arrays["delta"]))
+    assert e["windows"] == (1, 2, 5, 7, 2, 2) and e.arrays["output"].tolist() == y.data.tolist()
+    assert e.arrays["input_grad"].tolist() == dx.data.tolist()
+    assert str(e).splitlines()[0].endswith("padding 1, dilation 2")
+    assert tg.explain("max_pool2d", input=(1, 1, 4, 4), kernel_size=2, dilation=1, print_text=False)["y"] == (1, 1, 2, 2)
+
+
 def test_errors_name_what_is_wrong():
     with pytest.raises(ValueError, match="op must be one of .*conv2d.*max_pool2d"):
         tg.explain("conv3d", input=(1, 1, 4, 4))

@@ -471,15 +471,18 @@ def _pool_setup(input, kernel_size, stride, padding, op):
 
 @_entry("max_pool2d", "y = the max of each window; each window's delta goes to its maximum",
         input=(1, 1, 4, 4), kernel_size=2)
-def _explain_max_pool2d(rng, numbers, *, input, kernel_size=None, stride=None, padding=0):
+def _explain_max_pool2d(rng, numbers, *, input, kernel_size=None, stride=None, padding=0, dilation=1):
     x_shape, (kH, kW), (sh, sw), (ph, pw) = _pool_setup(input, kernel_size, stride, padding, "max_pool2d")
+    (dh, dw) = F.pair(dilation, "explain", "dilation")
     # distinct values, so that no window has a tie and the routing is unambiguous
     x = rng.permutation(int(np.prod(x_shape))).reshape(x_shape).astype(np.float64)
     xt = Tensor(x, requires_grad=True, name="input")
-    y = F.max_pool2d(xt, (kH, kW), stride=(sh, sw), padding=(ph, pw))
+    y = F.max_pool2d(xt, (kH, kW), stride=(sh, sw), padding=(ph, pw), dilation=(dh, dw))
     N, C, H, W = x_shape
+    spread = f", dilation {_same((dh, dw))}" if (dh, dw) != (1, 1) else ""
     e = Explanation([
-        f"max_pool2d: x {_fmt(x_shape)}, kernel {_same((kH, kW))}, stride {_same((sh, sw))}, padding {_same((ph, pw))}",
+        f"max_pool2d: x {_fmt(x_shape)}, kernel {_same((kH, kW))}, stride {_same((sh, sw))}, padding {_same((ph, pw))}"
+        + spread,
         _header(numbers, "max_pool2d").replace("small integers", "distinct integers")], numbers)
     e.section("Forward: y = the max of each window")
     e.step("x", "input x", "(N, C, H, W)", x, name="input")
@@ -487,10 +490,11 @@ def _explain_max_pool2d(rng, numbers, *, input, kernel_size=None, stride=None, p
     x_padded = e.step("x_padded", f"pad x by {_pads_text(pads)} with -inf (padding never wins)",
                       "(N, C, H+2p, W+2p)", _pad(x, pads, value=-np.inf))
     Hp, Wp = x_padded.shape[2:]
-    Ho, Wo = (Hp - kH) // sh + 1, (Wp - kW) // sw + 1
-    windows = np.lib.stride_tricks.sliding_window_view(x_padded, (kH, kW), axis=(2, 3))[:, :, ::sh, ::sw]
-    e.step("windows", f"{kH}x{kW} windows every {_same((sh, sw))} rows/cols", "(N, C, Ho, Wo, kH, kW)",
-           windows.shape)
+    span = (dh * (kH - 1) + 1, dw * (kW - 1) + 1)           # a dilated window's reach
+    Ho, Wo = (Hp - span[0]) // sh + 1, (Wp - span[1]) // sw + 1
+    windows = np.lib.stride_tricks.sliding_window_view(x_padded, span, axis=(2, 3))[:, :, ::sh, ::sw, ::dh, ::dw]
+    e.step("windows", f"{kH}x{kW} windows every {_same((sh, sw))} rows/cols"
+           + (f", their taps {_same((dh, dw))} apart" if spread else ""), "(N, C, Ho, Wo, kH, kW)", windows.shape)
     y_recipe = e.step("y", "max over each window", "(N, C, Ho, Wo)", windows.max(axis=(4, 5)), name="output")
     if not np.array_equal(y_recipe, y.data):
         raise AssertionError("explain: the recipe's max_pool2d disagrees with F.max_pool2d; a bug")
@@ -504,8 +508,8 @@ def _explain_max_pool2d(rng, numbers, *, input, kernel_size=None, stride=None, p
     argmax = e.step("argmax", "in each window, the first maximum in row-major order", "(N, C, Ho, Wo)",
                     windows.reshape(N, C, Ho, Wo, kH * kW).argmax(axis=4))
     dx_padded = np.zeros((N, C, Hp, Wp))
-    rows = np.arange(Ho)[:, None] * sh + argmax // kW       # where each window's max sits
-    cols = np.arange(Wo)[None, :] * sw + argmax % kW
+    rows = np.arange(Ho)[:, None] * sh + argmax // kW * dh  # where each window's max sits
+    cols = np.arange(Wo)[None, :] * sw + argmax % kW * dw
     n, c = np.meshgrid(np.arange(N), np.arange(C), indexing="ij")
     np.add.at(dx_padded, (n[:, :, None, None], c[:, :, None, None], rows, cols), g)
     e.step("dx_padded", "add g into zeros at those positions", "(N, C, H+2p, W+2p)", dx_padded)
