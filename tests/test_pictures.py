@@ -240,3 +240,21 @@ def test_importing_the_package_does_not_import_matplotlib_or_pillow():
             "print(any(m.startswith(('matplotlib', 'PIL')) for m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+@pytest.mark.parametrize("op, options, error, words", [
+    ("max_pool2d", dict(kernel_size=2, dilation=2), TypeError, "it does not take dilation=2"),
+    ("avg_pool2d", dict(kernel_size=2, weight=(1, 1, 2, 2)), TypeError, "it does not take weight=(1, 1, 2, 2)"),
+    ("max_pool2d", dict(kernel_size=2, groups=2), TypeError, "it does not take groups=2"),
+    ("conv2d", dict(weight=(1, 1, 3, 3), kernel_size=3), TypeError, "takes the kernel's size from weight"),
+    ("conv2d", dict(weight=(1, 1, 3, 3), view="channels", stride=2), ValueError,
+     "the channels view draws a stride-1 conv without padding or dilation"),
+    ("conv2d", dict(weight=(1, 1, 3, 3), view="modes", padding=1), ValueError,
+     "the modes view draws a stride-1 conv without padding or dilation"),
+])
+def test_an_option_a_picture_would_not_show_is_refused_not_ignored(op, options, error, words):
+    with pytest.raises(error) as raised:
+        tg.animate(op, input=(1, 1, 6, 6), **options)
+    assert words in str(raised.value)
+    # the defaults still pass
+    assert tg.animate("max_pool2d", input=(1, 1, 4, 4), kernel_size=2, dilation=1, groups=1).arrays
