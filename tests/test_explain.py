@@ -113,6 +113,12 @@ def test_max_pool2d_takes_dilation_as_its_op_does():
     assert tg.explain("max_pool2d", input=(1, 1, 4, 4), kernel_size=2, dilation=1, print_text=False)["y"] == (1, 1, 2, 2)
 
 
+def test_layer_norm_says_what_normalized_axes_counts():
+    with pytest.raises(ValueError, match=r"normalized_axes is how many trailing axes are normalised, an int in "
+                                         r"1\.\.4 .* got \(3, 4\)"):
+        tg.explain("layer_norm", input=(2, 3, 4, 5), normalized_axes=(3, 4), print_text=False)
+
+
 def test_errors_name_what_is_wrong():
     with pytest.raises(ValueError, match="op must be one of .*conv2d.*max_pool2d"):
         tg.explain("conv3d", input=(1, 1, 4, 4))

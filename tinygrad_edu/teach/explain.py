@@ -1190,8 +1190,11 @@ def _explain_batch_norm(rng, numbers, *, input, eps=1e-5):
         "dx = (g_hat - mean(g_hat) - x_hat * mean(g_hat * x_hat)) / std", input=(2, 4))
 def _explain_layer_norm(rng, numbers, *, input, normalized_axes=1, eps=1e-5):
     x_shape = _shape(input, "input")
-    if not 1 <= normalized_axes <= len(x_shape):
-        raise ValueError(f"explain('layer_norm', ...): normalized_axes must be in 1..{len(x_shape)}")
+    if isinstance(normalized_axes, bool) or not isinstance(normalized_axes, (int, np.integer)) \
+            or not 1 <= normalized_axes <= len(x_shape):
+        raise ValueError(f"explain('layer_norm', ...): normalized_axes is how many trailing axes are normalised, "
+                         f"an int in 1..{len(x_shape)} (layer_norm's normalized_shape is x's last that many), "
+                         f"got {normalized_axes!r}")
     shape = x_shape[len(x_shape) - normalized_axes:]
     axes = tuple(range(len(x_shape) - normalized_axes, len(x_shape)))
     return _explain_norm(rng, numbers, "layer_norm", x_shape, axes, shape,
