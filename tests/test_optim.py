@@ -145,6 +145,19 @@ def test_initialiser_bounds_follow_pytorchs_formulas():
     assert b.shape == (32,) and np.abs(b.data).max() <= 1 / math.sqrt(400)
 
 
+def test_gains_and_zero_element_weights_as_torch_nn_init():
+    # torch.nn.init.calculate_gain's table, written out
+    for name in ("conv1d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d", "linear"):
+        assert init.calculate_gain(name) == 1.0
+    assert init.calculate_gain("selu") == 0.75
+    assert init.calculate_gain("leaky_relu") == pytest.approx(math.sqrt(2 / (1 + 0.01 ** 2)))   # param None: 0.01
+    assert init.calculate_gain("leaky_relu", 0) == math.sqrt(2)
+    w = init.kaiming_uniform((64, 16, 3), nonlinearity="conv1d", rng=0)
+    assert np.abs(w.data).max() <= math.sqrt(3 / 48)
+    for empty in ((3, 0), (0, 4, 3, 3)):       # torch warns that this is a no-op; no ZeroDivisionError
+        assert init.kaiming_uniform(empty, rng=0).shape == empty and init.xavier_uniform(empty, rng=0).shape == empty
+
+
 def test_initialisers_fill_a_tensor_in_place_and_are_reproducible():
     t = Tensor(np.zeros((4, 3), np.float64))
     buffer = t.data

@@ -40,18 +40,26 @@ def fan_in_and_fan_out(shape):
     return shape[1] * receptive_field, shape[0] * receptive_field
 
 
-def calculate_gain(nonlinearity, a=0.0):
-    """The factor that keeps the variance of activations through `nonlinearity` (PyTorch's table)."""
-    if nonlinearity in ("linear", "conv2d", "sigmoid"):
+_GAIN_ONE = ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d",
+             "sigmoid")
+
+
+def calculate_gain(nonlinearity, a=None):
+    """The factor that keeps the variance of activations through `nonlinearity` (PyTorch's table;
+    `a` is leaky_relu's negative slope, 0.01 when not given, as torch.nn.init.calculate_gain's param)."""
+    if nonlinearity in _GAIN_ONE:
         return 1.0
     if nonlinearity == "tanh":
         return 5.0 / 3
     if nonlinearity == "relu":
         return math.sqrt(2.0)
     if nonlinearity == "leaky_relu":
+        a = 0.01 if a is None else a
         return math.sqrt(2.0 / (1 + a * a))
-    raise ValueError(f"calculate_gain: unknown nonlinearity {nonlinearity!r} (linear, conv2d, sigmoid, "
-                     f"tanh, relu, leaky_relu)")
+    if nonlinearity == "selu":
+        return 3.0 / 4
+    raise ValueError(f"calculate_gain: unknown nonlinearity {nonlinearity!r} ({', '.join(_GAIN_ONE)}, tanh, "
+                     f"relu, leaky_relu, selu)")
 
 
 def kaiming_uniform(tensor_or_shape, a=0.0, mode="fan_in", nonlinearity="leaky_relu", rng=None,
@@ -61,6 +69,8 @@ def kaiming_uniform(tensor_or_shape, a=0.0, mode="fan_in", nonlinearity="leaky_r
         raise ValueError(f"kaiming_uniform: mode must be 'fan_in' or 'fan_out', got {mode!r}")
     fan_in, fan_out = fan_in_and_fan_out(_shape_of(tensor_or_shape))
     fan = fan_in if mode == "fan_in" else fan_out
+    if fan == 0:                      # a zero-element weight: nothing to fill (PyTorch warns, and does nothing)
+        return _uniform(tensor_or_shape, 0.0, rng, dtype)
     bound = calculate_gain(nonlinearity, a) * math.sqrt(3.0 / fan)
     return _uniform(tensor_or_shape, bound, rng, dtype)
 
@@ -68,6 +78,8 @@ def kaiming_uniform(tensor_or_shape, a=0.0, mode="fan_in", nonlinearity="leaky_r
 def xavier_uniform(tensor_or_shape, gain=1.0, rng=None, dtype=np.float32):
     """U(-b, b) with b = gain * sqrt(6 / (fan_in + fan_out)), as torch.nn.init.xavier_uniform_."""
     fan_in, fan_out = fan_in_and_fan_out(_shape_of(tensor_or_shape))
+    if fan_in + fan_out == 0:         # a zero-element weight: nothing to fill
+        return _uniform(tensor_or_shape, 0.0, rng, dtype)
     return _uniform(tensor_or_shape, gain * math.sqrt(6.0 / (fan_in + fan_out)), rng, dtype)
 
 
