@@ -60,6 +60,17 @@ def test_a_diverging_run_stops_with_a_diagnosis_and_keeps_the_good_checkpoint(tm
     assert not list(out.glob(".*.tmp"))
 
 
+def test_a_diverging_runs_stderr_is_the_one_paragraph_and_nothing_else(tmp_path):
+    # overflowing products make NumPy warn; through the real command line, stderr is the diagnosis only
+    done = subprocess.run([sys.executable, "-m", "tinygrad_edu", "train", "--lr", "1e30", "--optimizer", "adam",
+                           "--epochs", "1", "--out", str(tmp_path / "run"), "--no-progress"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert done.stderr.startswith("tinygrad-edu: training diverged at step ")
+    assert "RuntimeWarning" not in done.stderr and "overflow" not in done.stderr
+    assert len(done.stderr.strip().split("\n\n")) == 1                    # one paragraph
+
+
 def test_a_finished_run_plots_test_loss_and_health(tmp_path, capsys):
     out = tmp_path / "run"
     assert cli.main(["train", "--epochs", "2", "--data", str(tiny_mnist(tmp_path / "data")), "--out", str(out),

@@ -25,6 +25,7 @@ one line on stderr (`tinygrad-edu: error: ...`) and a non-zero exit status (2 fo
 """
 import argparse
 import sys
+import warnings
 from pathlib import Path
 
 PROG = "tinygrad-edu"
@@ -181,7 +182,11 @@ def run_train(args):
     config = TrainConfig(model=args.model, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                          optimizer=args.optimizer, data=args.data, seed=args.seed, out=str(out))
     try:
-        train(config, progress=not args.no_progress)
+        # NumPy's overflow/invalid RuntimeWarnings ("overflow encountered in matmul") would come
+        # before, and say less than, the health check's diagnosis of the same steps
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            train(config, progress=not args.no_progress)
     except TrainingDiverged as diverged:      # one paragraph: where, which layer, why, what to try
         print(textwrap.fill(f"{PROG}: {diverged}", width=100), file=sys.stderr)
         return 1
