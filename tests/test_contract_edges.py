@@ -35,6 +35,10 @@ def test_leaves_never_share_a_grad_with_each_other_or_with_the_callers_gradient(
     s, t = Tensor(np.float32(1.0), requires_grad=True), Tensor(np.float32(1.0), requires_grad=True)
     (s + t).backward()
     assert s.grad is not t.grad and not np.shares_memory(s.grad.data, t.grad.data)
+    v = Tensor(np.ones((2, 3)), requires_grad=True)
+    flat = v.reshape(6).retain_grad()                     # reshape's VJP gives v a view of flat's gradient
+    (flat * 1.0).sum().backward()
+    assert not np.shares_memory(v.grad.data, flat.grad.data)
 
 
 def test_a_float32_leaf_gets_a_float32_grad_from_a_float64_gradient_or_hook():

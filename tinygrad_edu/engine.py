@@ -188,19 +188,25 @@ class Tensor:
                                "that made it has requires_grad=True, or it was made under no_grad)")
         gradient = _as_gradient(gradient, self, "backward")
         grads = _backprop([self], [gradient], create_graph, want=None)
-        given = set()                         # the arrays already given to a leaf as its .grad
+        given = set()                         # the memory already given as a .grad: its owners' ids
         for t, g in grads.items():
             if g.dtype != t.dtype:            # a root gradient or a hook's result in another dtype
                 g = astype(g, dtype=t.dtype) if create_graph else _wrap(g.data.astype(t.dtype))
-            elif not create_graph and (g._ctx is not None or not g.data.flags.writeable or id(g.data) in given
-                                       or np.may_share_memory(g.data, gradient.data)):
+            elif not create_graph and (g._ctx is not None or not g.data.flags.writeable
+                                       or id(_owner(g.data)) in given or np.may_share_memory(g.data, gradient.data)):
                 # each .grad a detached buffer of its own, as in PyTorch: a VJP may hand the same
-                # array to two inputs (x + w), and the caller's gradient= is theirs, not ours
+                # array to two inputs (x + w) or a view of it (reshape, and its input's gradient,
+                # both kept), and the caller's gradient= is theirs, not ours
                 g = _wrap(np.array(g.data))
-            given.add(id(g.data))
+            given.add(id(_owner(g.data)))
             t.grad = g if t.grad is None else t.grad + g
 
     # operator methods (+, *, @, .sum(), ...) are attached by tinygrad_edu.functional
+
+
+def _owner(array):
+    """The array that owns a view's memory (NumPy points a view of a view at the owner), or itself."""
+    return array if array.base is None else array.base
 
 
 def _float32_array(data):
