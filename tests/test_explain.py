@@ -113,6 +113,17 @@ def test_max_pool2d_takes_dilation_as_its_op_does():
     assert tg.explain("max_pool2d", input=(1, 1, 4, 4), kernel_size=2, dilation=1, print_text=False)["y"] == (1, 1, 2, 2)
 
 
+def test_conv2d_with_groups_also_holds_the_reshape_traps_arrays():
+    e = tg.explain("conv2d", input=(1, 6, 5, 5), weight=(6, 3, 3, 3), groups=2, print_text=False)
+    a = e.arrays
+    assert a["W_reshaped"].tolist() == a["weight"].reshape(6, 3, 3, 3).tolist()     # C_in, C_out/G: W's numbers
+    assert a["input_grad_from_reshape"].shape == a["input_grad"].shape == (1, 6, 5, 5)
+    assert not np.allclose(a["input_grad_from_reshape"], a["input_grad"])          # the right shape, wrong numbers
+    assert any("inside each group" in note for note in e.notes)
+    one = tg.explain("conv2d", input=(1, 2, 5, 5), weight=(4, 1, 3, 3), groups=2, print_text=False)
+    assert "W_reshaped" not in one.arrays                                          # there the reshape is the swap
+
+
 def test_layer_norm_says_what_normalized_axes_counts():
     with pytest.raises(ValueError, match=r"normalized_axes is how many trailing axes are normalised, an int in "
                                          r"1\.\.4 .* got \(3, 4\)"):

@@ -277,6 +277,11 @@ def _trap_note(e, W, g_padded, dx, dilation, G):
         e.notes.append(f"The trap: the swap is a transpose of the channel axes inside each group (W viewed as "
                        f"(G, C_out/G, C_in/G, kH, kW), axes 1 and 2 swapped); the reshapes only split and merge "
                        f"the group axis. W.reshape({C_in}, {C_out // G}, {kH}, {kW}) alone would scramble the kernels.")
+        if C_per_group > 1 and C_out // G > 1:        # (else that reshape equals the swap)
+            W_reshaped = W.reshape(C_in, C_out // G, kH, kW)
+            e.arrays["W_reshaped"] = W_reshaped
+            e.arrays["input_grad_from_reshape"] = F.conv2d(
+                Tensor(g_padded), Tensor(W_reshaped[:, :, ::-1, ::-1].copy()), dilation=dilation, groups=G).data
         return
     if C_in == 1 or C_out == 1:
         e.notes.append(f"The trap: W.reshape({C_in}, {C_out}, {kH}, {kW}) happens to equal the swap here, because "
