@@ -239,3 +239,47 @@ def test_float_and_int_of_any_one_element_tensor_as_pytorch():
     assert float(Tensor([2.5])) == 2.5 and int(Tensor([[2.5]])) == 2 and float(Tensor(np.float64(3))) == 3.0
     with pytest.raises(TypeError, match=r"float\(\): only a tensor with one element .* shape \(2,\)"):
         float(Tensor([1.0, 2.0]))
+
+
+# ---- dtypes: NumPy's rules for every input; an integer bias is refused -------------------------
+def test_float16_stays_float16_through_scipys_special_functions():
+    h = Tensor(np.array([0.5, -1.0], np.float16), requires_grad=True)
+    for y in (h.sigmoid(), F.silu(h), F.gelu(h), F.softplus(h)):
+        assert y.dtype == np.float16                     # SciPy's expit and erf compute float16 in float64
+    (g,) = tg.grad(F.silu(h).sum(), [h], create_graph=True)
+    assert g.dtype == np.float16 and g.op is not None
+    assert F.sigmoid(h).data.tolist() == pytest.approx([0.6225, 0.2689], abs=1e-3)
+
+
+def test_norm_weight_and_bias_promote_as_linears_do():
+    x = Tensor(np.ones((4, 3), np.float32), requires_grad=True)
+    w, b = Tensor(np.full(3, 2.0), requires_grad=True), Tensor(np.zeros(3), requires_grad=True)   # float64
+    for y in (F.layer_norm(x, (3,), w, b), F.batch_norm(x, np.zeros(3), np.ones(3), w, b),
+              F.batch_norm(x, None, None, w, b, training=True)):
+        assert y.dtype == np.float64                     # float32 with float64 gives float64 (docs/api.md)
+    w32 = Tensor(np.full(3, 2.0, np.float32))
+    assert F.layer_norm(x, (3,), w32).dtype == F.batch_norm(x, np.zeros(3), np.ones(3), w32).dtype == np.float32
+    y = F.batch_norm(x, None, None, w, b, training=True)
+    y.sum().backward()
+    assert x.grad.dtype == np.float32 and w.grad.dtype == np.float64
+
+
+@pytest.mark.parametrize("call, op", [
+    (lambda bias: F.conv2d(np.ones((2, 3, 5, 5), np.float32), np.ones((2, 3, 3, 3), np.float32), bias), "conv2d"),
+    (lambda bias: F.conv_transpose2d(np.ones((2, 2, 5, 5), np.float32), np.ones((2, 2, 3, 3), np.float32), bias),
+     "conv_transpose2d"),
+    (lambda bias: F.linear(np.ones((4, 3), np.float32), np.ones((2, 3), np.float32), bias), "linear"),
+    (lambda bias: F.batch_norm(np.ones((4, 2), np.float32), np.zeros(2), np.ones(2), None, bias), "batch_norm"),
+])
+def test_an_integer_bias_is_refused_with_the_cast_to_make(call, op):
+    for dtype in (np.int64, np.uint8, bool):
+        with pytest.raises(TypeError, match=rf"^{op}: bias must be floating point, got dtype .*; cast with "
+                                            r"bias\.astype\(np\.float32\)$"):
+            call(np.ones(2, dtype))
+
+
+def test_the_1d_ops_name_themselves_when_x_is_not_floating_point():
+    with pytest.raises(TypeError, match=r"^conv1d: x must be floating point, got dtype int64 \(shape \(2, 3, 5\)\)"):
+        F.conv1d(Tensor(np.ones((2, 3, 5), int)), Tensor(np.ones((2, 3, 3))))
+    with pytest.raises(TypeError, match=r"^max_pool1d: x must be floating point, got dtype uint8 .* / 255"):
+        F.max_pool1d(Tensor(np.ones((2, 3, 5), np.uint8)), 2)

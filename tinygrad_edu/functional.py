@@ -40,7 +40,7 @@ def float_arg(x, op, what):
     x = tensor_arg(x, op, what)
     if x.dtype.kind != "f":
         hint = (f"uint8 looks like raw pixels: use {what}.astype(np.float32) / 255"
-                if x.dtype == np.uint8 else f"cast with {what}.astype(np.float32)")
+                if x.dtype == np.uint8 and what in ("x", "input") else f"cast with {what}.astype(np.float32)")
         raise TypeError(f"{op}: {what} must be floating point, got dtype {x.dtype} (shape {x.shape}); "
                         f"{hint}")
     return x
@@ -105,7 +105,7 @@ def _check_groups(groups, op):
 def _check_bias(bias, channels, op, where):
     if bias is None:
         return None
-    bias = tensor_arg(bias, op, "bias")
+    bias = float_arg(bias, op, "bias")       # an integer bias would promote the layer to float64
     if bias.shape != (channels,):
         raise ValueError(f"{op}: bias must have shape ({channels},) (one per {where}), got {bias.shape}")
     return bias
@@ -896,7 +896,7 @@ def _single(v, op, name, minimum=0):
 
 def _as_2d(x, op):
     """(N, C, L) -> (N, C, 1, L): a 1-D op as its 2-D twin over a height-1 image."""
-    x = tensor_arg(x, op, "x")
+    x = float_arg(x, op, "x")                  # checked here, so that the error names the 1-D op
     _check_rank(x, 3, op, "x", "(N, C, L)")
     return reshape(x, shape=(x.shape[0], x.shape[1], 1, x.shape[2]))
 
@@ -1124,11 +1124,13 @@ def _channel_shape(x):
     return (1, x.shape[1]) + (1,) * (x.ndim - 2)
 
 
-def _affine(y, weight, bias, shape):
+def _affine(y, weight, bias, shape, op):
+    """y * weight + bias over the channel axis. They are inputs like linear's weight and bias, so
+    NumPy's promotion holds (a float64 weight makes a float32 y float64), and they must be floats."""
     if weight is not None:
-        y = y * reshape(tensor_arg(weight, "batch_norm", "weight").astype(y.dtype), shape=shape)
+        y = y * reshape(float_arg(weight, op, "weight"), shape=shape)
     if bias is not None:
-        y = y + reshape(tensor_arg(bias, "batch_norm", "bias").astype(y.dtype), shape=shape)
+        y = y + reshape(float_arg(bias, op, "bias"), shape=shape)
     return y
 
 
@@ -1156,7 +1158,7 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
         inv_std = 1 / np.sqrt(np.asarray(running_var, np.float64) + eps)
         y = (x - Tensor(np.asarray(running_mean).reshape(shape).astype(x.dtype))) * \
             Tensor(inv_std.reshape(shape).astype(x.dtype))
-        return _affine(y, weight, bias, shape)
+        return _affine(y, weight, bias, shape, op)
     n = x.size // max(C, 1)
     if n <= 1:
         raise ValueError(f"{op}: training needs more than 1 value per channel to take a variance, got "
@@ -1169,7 +1171,7 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
                 array = stats.data if isinstance(stats, Tensor) else stats
                 array *= 1 - momentum
                 array += momentum * batch.astype(array.dtype)
-    return _affine(_norm.normalize(x, axes=axes, eps=eps), weight, bias, shape)
+    return _affine(_norm.normalize(x, axes=axes, eps=eps), weight, bias, shape, op)
 
 
 def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
@@ -1185,7 +1187,7 @@ def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
     y = _norm.normalize(x, axes=tuple(range(x.ndim - k, x.ndim)), eps=eps)
     for name, t in (("weight", weight), ("bias", bias)):
         if t is not None:
-            t = tensor_arg(t, op, name).astype(x.dtype)
+            t = float_arg(t, op, name)                 # NumPy's promotion, as _affine
             if t.shape != normalized_shape:
                 raise ValueError(f"{op}: {name} must have shape {normalized_shape}, got {t.shape}")
             y = y * t if name == "weight" else y + t

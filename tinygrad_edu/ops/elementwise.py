@@ -101,7 +101,16 @@ tanh_vjp = primitive(lambda g, ans: g * (1 - ans * ans), "tanh_vjp")
 defvjp(tanh_vjp, lambda u, out, g, ans: tanh_vjp(u, ans),
                  lambda u, out, g, ans: u * g * ans * -2, rules=("u * (1 - ans^2)", "-2 * u * g * ans"))
 
-sigmoid = primitive(scipy.special.expit, "sigmoid")            # stable for large |x|
+def _in_x_dtype(special):
+    """A SciPy special function whose result has x's float dtype: SciPy computes float16 in float64."""
+    def fn(x):
+        out = special(x)
+        return out.astype(x.dtype) if out.dtype != x.dtype and x.dtype.kind == "f" else out
+    fn.__name__ = special.__name__
+    return fn
+
+
+sigmoid = primitive(_in_x_dtype(scipy.special.expit), "sigmoid")   # stable for large |x|
 defvjp(sigmoid, lambda g, ans, x: g * ans * (1 - ans), rules=("g * ans * (1 - ans)",))
 
 relu = primitive(kernels.relu, "relu")
@@ -144,7 +153,7 @@ defvjp(cos, lambda g, ans, x: -g * sin(x), rules=("-g * sin(x)",))
 tan = primitive(np.tan, "tan")
 defvjp(tan, lambda g, ans, x: g * (1 + ans * ans), rules=("g * (1 + ans^2)",))
 
-erf = primitive(scipy.special.erf, "erf")
+erf = primitive(_in_x_dtype(scipy.special.erf), "erf")
 defvjp(erf, lambda g, ans, x: g * (2 / math.sqrt(math.pi)) * exp(-x * x), rules=("g * 2/sqrt(pi) * exp(-x^2)",))
 
 # softplus(x) = log(1 + e^x), computed as logaddexp(0, x): finite for any x. Its slope is sigmoid.
