@@ -283,3 +283,10 @@ def test_the_1d_ops_name_themselves_when_x_is_not_floating_point():
         F.conv1d(Tensor(np.ones((2, 3, 5), int)), Tensor(np.ones((2, 3, 3))))
     with pytest.raises(TypeError, match=r"^max_pool1d: x must be floating point, got dtype uint8 .* / 255"):
         F.max_pool1d(Tensor(np.ones((2, 3, 5), np.uint8)), 2)
+
+
+def test_reshape_with_no_shape_is_a_type_error():
+    x = Tensor(np.float64(1.5))
+    with pytest.raises(TypeError, match=r"reshape: missing the new shape .* for a tensor of shape \(\)"):
+        x.reshape()
+    assert x.reshape(()).shape == () and x.reshape(shape=(1,)).shape == (1,) and x.reshape(1, 1).shape == (1, 1)

@@ -500,7 +500,13 @@ Tensor.double = lambda a: a.astype(np.float64)
 Tensor.__getitem__ = _getitem
 
 Tensor.sum, Tensor.mean, Tensor.max = _reduction(sum_), _reduction(mean), _reduction(max_)
-Tensor.reshape = lambda a, *shape, **kw: reshape(a, shape=_shape_args(shape or (kw.pop("shape"),), **kw))
+def _reshape_method(a, *shape, **kw):
+    if not shape and "shape" not in kw:
+        raise TypeError(f"reshape: missing the new shape (ints, a tuple, or shape=) for a tensor of shape {a.shape}")
+    return reshape(a, shape=_shape_args(shape or (kw.pop("shape"),), **kw))
+
+
+Tensor.reshape = _reshape_method
 Tensor.transpose = lambda a, *axes: transpose(a, axes=normalize_permutation(_shape_args(axes), a.ndim,
                                                                           "transpose"))
 Tensor.T = property(lambda a: transpose(a, axes=None))
