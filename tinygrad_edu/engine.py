@@ -190,8 +190,8 @@ class Tensor:
         grads = _backprop([self], [gradient], create_graph, want=None)
         given = set()                         # the memory already given as a .grad: its owners' ids
         for t, g in grads.items():
-            if g.dtype != t.dtype:            # a root gradient or a hook's result in another dtype
-                g = astype(g, dtype=t.dtype) if create_graph else _wrap(g.data.astype(t.dtype))
+            if g.data.dtype != t.data.dtype:  # a root gradient or a hook's result in another dtype
+                g = astype(g, dtype=t.data.dtype) if create_graph else _wrap(g.data.astype(t.data.dtype))
             elif not create_graph and (g._ctx is not None or not g.data.flags.writeable
                                        or id(_owner(g.data)) in given or np.may_share_memory(g.data, gradient.data)):
                 # each .grad a detached buffer of its own, as in PyTorch: a VJP may hand the same
