@@ -461,6 +461,12 @@ def stack(tensors, axis=0):
     return stack_(*tensors, axis=_axis_index(axis, tensors[0].ndim + 1, "stack"))
 
 
+def _reshape_method(a, *shape, **kw):
+    if not shape and "shape" not in kw:
+        raise TypeError(f"reshape: missing the new shape (ints, a tuple, or shape=) for a tensor of shape {a.shape}")
+    return reshape(a, shape=_shape_args(shape or (kw.pop("shape"),), **kw))
+
+
 def _astype(x, dtype):
     """x in another dtype. A cast to an integer or bool dtype ends the graph, as in PyTorch: the
     result cannot require grad, and no gradient flows back through the rounding."""
@@ -500,12 +506,6 @@ Tensor.double = lambda a: a.astype(np.float64)
 Tensor.__getitem__ = _getitem
 
 Tensor.sum, Tensor.mean, Tensor.max = _reduction(sum_), _reduction(mean), _reduction(max_)
-def _reshape_method(a, *shape, **kw):
-    if not shape and "shape" not in kw:
-        raise TypeError(f"reshape: missing the new shape (ints, a tuple, or shape=) for a tensor of shape {a.shape}")
-    return reshape(a, shape=_shape_args(shape or (kw.pop("shape"),), **kw))
-
-
 Tensor.reshape = _reshape_method
 Tensor.transpose = lambda a, *axes: transpose(a, axes=normalize_permutation(_shape_args(axes), a.ndim,
                                                                           "transpose"))

@@ -101,6 +101,7 @@ tanh_vjp = primitive(lambda g, ans: g * (1 - ans * ans), "tanh_vjp")
 defvjp(tanh_vjp, lambda u, out, g, ans: tanh_vjp(u, ans),
                  lambda u, out, g, ans: u * g * ans * -2, rules=("u * (1 - ans^2)", "-2 * u * g * ans"))
 
+
 def _in_x_dtype(special):
     """A SciPy special function whose result has x's float dtype: SciPy computes float16 in float64."""
     def fn(x):
