@@ -972,19 +972,21 @@ def animate(op, *, input, weight=None, stride=None, padding=0, dilation=1, group
         raise ValueError(f"animate: op must be one of {', '.join(VIEWS)}, got {op!r}")
     if view not in VIEWS[op]:
         raise ValueError(f"animate: {op} has the views {', '.join(VIEWS[op])}, got {view!r}")
+    # an option a picture would not show is refused: it must not quietly draw another op
+    plain_dilation = F.pair(dilation, "animate", "dilation") == (1, 1)
     if op != "conv2d":
-        ignored = [f"{name}={value!r}" for name, value, unused in (
-            ("weight", weight, weight is None), ("dilation", dilation, F.pair(dilation, "animate", "dilation") == (1, 1)),
-            ("groups", groups, groups == 1)) if not unused]
-        if ignored:                   # never drawn: a picture must not quietly show another pool
-            raise TypeError(f"animate('{op}', ...) draws a pool from input, kernel_size, stride and padding; "
-                            f"it does not take {', '.join(ignored)}")
+        ignored = {name: value for name, value, plain in (("weight", weight, weight is None),
+                                                          ("dilation", dilation, plain_dilation),
+                                                          ("groups", groups, groups == 1)) if not plain}
+        if ignored:
+            raise TypeError(f"animate('{op}', ...) draws a pool from input, kernel_size, stride and padding; it "
+                            f"does not take {', '.join(f'{k}={v!r}' for k, v in ignored.items())}")
         return _pool(op, input, kernel_size, stride, padding, delta, rng)
     if kernel_size is not None:
         raise TypeError("animate('conv2d', ...) takes the kernel's size from weight (its shape (O, C, kH, kW)), "
                         f"not kernel_size={kernel_size!r}")
-    if view in ("channels", "modes") and not (stride in (None, 1, (1, 1)) and padding in (0, (0, 0))
-                                             and F.pair(dilation, "animate", "dilation") == (1, 1)):
+    if view in ("channels", "modes") and not (F.pair(1 if stride is None else stride, "animate", "stride") == (1, 1)
+                                             and F.pair(padding, "animate", "padding") == (0, 0) and plain_dilation):
         raise ValueError(f"animate: the {view} view draws a stride-1 conv without padding or dilation (it "
                          f"shows {'the channel swap' if view == 'channels' else 'its own valid/same/full paddings'}); "
                          f"got stride={stride!r}, padding={padding!r}, dilation={dilation!r}")
